@@ -1,0 +1,52 @@
+# bio_gnn: the two README commands (`make run`, `make test`) and helpers.
+# Both create .venv if it is missing and install the project (editable) into it; both are quick when it exists.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.bio_gnn-installed
+PROFILE ?= quick
+NWORKERS ?= 2
+FLAGS ?=
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+export PYTHONWARNINGS ?= ignore::DeprecationWarning
+
+.PHONY: run test test-slow install export readme lab bench docs clean
+
+$(STAMP): settings.ini setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## make run: the main job on the embedded default data, through papermill (quick profile)
+run: install
+	$(BIN)/bio_gnn run --profile $(PROFILE)
+
+## make test: nbdev_export must leave bio_gnn/ unchanged, README must match nbs/index.ipynb, then nbdev_test
+test: install
+	$(BIN)/python -m bio_gnn.build check-export
+	$(BIN)/python -m bio_gnn.build check-readme
+	@set -o pipefail; WANDB_MODE=disabled BIO_GNN_PROGRESS=0 $(BIN)/nbdev_test --n_workers $(NWORKERS) --timing --do_print --flags "$(FLAGS)" 2>&1 | tee .nbdev_test.log; \
+	  status=$$?; $(BIN)/python -m bio_gnn.build summarize-tests .nbdev_test.log $$status
+
+## make test-slow: also the cells flagged #| slow
+test-slow:
+	$(MAKE) test FLAGS=slow
+
+export: install
+	$(BIN)/nbdev_export
+	$(BIN)/nbdev_clean
+
+readme: install
+	$(BIN)/python -m bio_gnn.build readme
+
+lab: install
+	$(BIN)/jupyter lab --notebook-dir=.
+
+bench: install
+	$(BIN)/python bench/knn.py
+
+clean:
+	rm -rf $(VENV) _proc _docs _site
