@@ -131,6 +131,8 @@ def atomic_write(path: str|Path, mode: str = 'w', encoding: str|None = 'utf-8'):
     os.close(fd)
     try:
         with open(tmp, mode, encoding=None if 'b' in mode else encoding) as f: yield f
+        umask = os.umask(0); os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)

@@ -4,14 +4,15 @@
 
 # %% ../nbs/30_pipeline.ipynb #c003
 from __future__ import annotations
-import os, sys, json, time, hashlib, argparse, datetime, traceback
+import os, sys, json, time, hashlib, argparse, datetime, traceback, tempfile
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import yaml
 
 # %% auto #0
 __all__ = ['log', 'STAGES', 'Stage', 'plan', 'load_profile', 'parse_overrides', 'notebook_parameters', 'stage_parameters',
-           'check_profiles', 'fingerprint', 'StageResult', 'run_pipeline', 'summary_table', 'write_summary', 'main']
+           'check_profiles', 'fingerprint', 'StageResult', 'flagged_cells_removed', 'run_pipeline', 'summary_table',
+           'write_summary', 'main']
 
 # %% ../nbs/30_pipeline.ipynb #c004
 from .core import repo_root, get_paths, get_logger, atomic_write
@@ -145,16 +146,28 @@ def _headline(paths: list[Path], n: int = 4) -> dict:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and len(out) < n: out[f'{p.stem}.{k}'] = round(v, 4)
     return out
 
-def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: str, timeout: int|None, results_dir: Path) -> StageResult:
+def flagged_cells_removed(nb_path: Path, keep_flags=(), skip_flags=None) -> Path:
+    "A copy of the notebook without cells flagged with nbdev `tst_flags` (e.g. `#| slow`) not in `keep_flags`."
+    import nbformat
+    from nbdev.config import get_config
+    skip = set(skip_flags if skip_flags is not None else get_config().tst_flags.split()) - set(keep_flags)
+    nb = nbformat.read(str(nb_path), as_version=4)
+    def flagged(c): return c.cell_type == 'code' and any(l.strip().startswith('#|') and l.strip()[2:].strip() in skip for l in c.source.splitlines()[:3])
+    nb.cells = [c for c in nb.cells if not flagged(c)]
+    out = Path(tempfile.mkdtemp(prefix='bio_gnn_nb_'))/Path(nb_path).name
+    nbformat.write(nb, str(out)); return out
+
+def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: str, timeout: int|None, results_dir: Path, flags=()) -> StageResult:
     import papermill as pm
     out_nb, log_path = run_dir/f'{stage.name}.ipynb', run_dir/f'{stage.name}.log'
+    src_nb = flagged_cells_removed(nbs_dir/stage.notebook, keep_flags=flags)
     res = StageResult(stage.name, 'ok', output=str(out_nb), log=str(log_path))
     t0 = time.time()
     before = {p: p.stat().st_mtime for p in results_dir.glob('*.json')} if results_dir.exists() else {}
     with open(log_path, 'w', encoding='utf-8') as lf:
         lf.write(f"# {stage.notebook} parameters={json.dumps(params, default=str)}\n"); lf.flush()
         try:
-            pm.execute_notebook(str(nbs_dir/stage.notebook), str(out_nb), parameters=params, kernel_name=kernel,
+            pm.execute_notebook(str(src_nb), str(out_nb), parameters=params, kernel_name=kernel,
                                 cwd=str(nbs_dir), progress_bar=False, log_output=False, stdout_file=lf, stderr_file=lf,
                                 execution_timeout=timeout, report_mode=False)
         except Exception as e:
@@ -169,8 +182,8 @@ def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: s
 def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides: list[str]|None = None,
                  resume: bool = False, run_dir: str|Path|None = None, stages: list[Stage]|None = None,
                  nbs_dir: str|Path|None = None, params_dir: str|Path|None = None, kernel: str = 'python3',
-                 timeout: int|None = None) -> list[StageResult]:
-    "Execute the pipeline's notebooks with papermill; returns one `StageResult` per planned stage."
+                 timeout: int|None = None, flags: list[str]|tuple = ()) -> list[StageResult]:
+    "Execute the pipeline's notebooks with papermill (cells flagged `#| slow` etc. only if in `flags`); one `StageResult` per stage."
     paths = get_paths(); stages = stages or STAGES
     nbs_dir = Path(nbs_dir or paths.root/'nbs').resolve()
     prof = load_profile(profile, params_dir or nbs_dir/'params')
@@ -184,7 +197,7 @@ def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides:
     results: dict[str, StageResult] = {}
     log.info(f"pipeline: profile {profile!r}, stages {[s.name for s in todo]}, run folder {run_dir}")
     for s in todo:
-        fp = fingerprint(nbs_dir/s.notebook, params[s.name], paths.root/'bio_gnn')
+        fp = fingerprint(nbs_dir/s.notebook, {**params[s.name], '_flags': sorted(flags)}, paths.root/'bio_gnn')
         failed_deps = [d for d in s.depends if d in results and results[d].status != 'ok']
         prev = state.get(s.name, {})
         if failed_deps:
@@ -194,7 +207,7 @@ def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides:
                             results=prev.get('results', []), headline=prev.get('headline', {}), fingerprint=fp)
         else:
             log.info(f"running {s.name} ({s.notebook}) with {params[s.name] or 'its defaults'}")
-            r = _run_one(s, params[s.name], nbs_dir, run_dir, kernel, timeout, paths.results); r.fingerprint = fp
+            r = _run_one(s, params[s.name], nbs_dir, run_dir, kernel, timeout, paths.results, flags); r.fingerprint = fp
             log.info(f"{s.name}: {r.status} in {r.seconds:.1f}s {r.reason}")
             if r.status == 'ok': state[s.name] = {**asdict(r), 'run_dir': str(run_dir)}
             else: state.pop(s.name, None)
@@ -231,13 +244,14 @@ def main(argv: list[str]|None = None) -> int:
     r.add_argument('--resume', action='store_true', help='skip stages whose outputs are current')
     r.add_argument('--out', help='run folder (default runs/<timestamp>-<profile>)')
     r.add_argument('--timeout', type=int, default=None, help='per-cell timeout in seconds')
+    r.add_argument('--flags', nargs='*', default=[], help="also run cells flagged with these nbdev test flags (e.g. slow); as nbdev_test, they are skipped by default")
     sub.add_parser('list', help='list the stages')
     a = ap.parse_args(argv)
     if a.cmd == 'list':
         for s in STAGES: print(f"{s.name:15s} {s.notebook:28s} depends: {', '.join(s.depends) or '-'}{'' if s.main else '  (not in the main run)'}")
         return 0
     t0 = time.time()
-    res = run_pipeline(a.profile, only=a.only, overrides=a.param, resume=a.resume, run_dir=a.out, timeout=a.timeout)
+    res = run_pipeline(a.profile, only=a.only, overrides=a.param, resume=a.resume, run_dir=a.out, timeout=a.timeout, flags=a.flags)
     print('\n' + summary_table(res))
     print(f"\n{sum(r.status == 'ok' for r in res)} of {len(res)} stages ok in {time.time() - t0:.0f} s; "
           f"executed notebooks and logs in {Path(res[0].log).parent if res and res[0].log else 'runs/'}")
