@@ -82,9 +82,17 @@ def parse_overrides(items: list[str]|None) -> list[tuple[str|None, str, object]]
     return out
 
 def notebook_parameters(nb_path: str|Path) -> dict:
-    "Names and default values (as source text) in the notebook's `parameters` cell."
-    import papermill as pm
-    return {k: v['default'] for k, v in pm.inspect_notebook(str(nb_path)).items()}
+    "Names and default values (as source text) in the notebook's `parameters` cell; every assignment there must parse."
+    import papermill as pm, nbformat, re, logging
+    logging.getLogger('papermill').setLevel(logging.ERROR)
+    found = {k: v['default'] for k, v in pm.inspect_notebook(str(nb_path)).items()}
+    nb = nbformat.read(str(nb_path), as_version=4)
+    cells = [c for c in nb.cells if 'parameters' in c.get('metadata', {}).get('tags', [])]
+    assigned = [m.group(1) for c in cells for m in re.finditer(r'^(\w+)\s*(?::[^=]+)?=', c.source, flags=re.M)]
+    missed = [a for a in assigned if a not in found]
+    if missed: raise ValueError(f"papermill cannot parse the parameter(s) {missed} in {Path(nb_path).name}'s parameters cell "
+                                "(often a comment with '=' or quotes); simplify those lines so profiles can set them.")
+    return found
 
 def stage_parameters(stage: Stage, profile: dict, overrides, nbs_dir: Path) -> dict:
     "Parameters for `stage`: profile entry plus overrides, validated against the notebook's parameters cell."
