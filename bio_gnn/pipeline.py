@@ -155,12 +155,14 @@ def _headline(paths: list[Path], n: int = 4) -> dict:
     return out
 
 def flagged_cells_removed(nb_path: Path, keep_flags=(), skip_flags=None) -> Path:
-    "A copy of the notebook without cells flagged with nbdev `tst_flags` (e.g. `#| slow`) not in `keep_flags`."
+    "A copy of the notebook without its nbdev export cell and cells flagged with `tst_flags` (e.g. `#| slow`) not in `keep_flags`."
     import nbformat
     from nbdev.config import get_config
     skip = set(skip_flags if skip_flags is not None else get_config().tst_flags.split()) - set(keep_flags)
     nb = nbformat.read(str(nb_path), as_version=4)
-    def flagged(c): return c.cell_type == 'code' and any(l.strip().startswith('#|') and l.strip()[2:].strip() in skip for l in c.source.splitlines()[:3])
+    def flagged(c):   # as nbdev_test: skip flagged cells and the notebook's own export cell
+        return c.cell_type == 'code' and ('nbdev_export' + '(' in c.source or
+                                          any(l.strip().startswith('#|') and l.strip()[2:].strip() in skip for l in c.source.splitlines()[:3]))
     nb.cells = [c for c in nb.cells if not flagged(c)]
     out = Path(tempfile.mkdtemp(prefix='bio_gnn_nb_'))/Path(nb_path).name
     nbformat.write(nb, str(out)); return out
