@@ -41,7 +41,7 @@ def _title(nb) -> str:
     for c in nb.cells:
         if c.cell_type == 'markdown':
             m = re.search(r'^#\s+(.+)$', c.source, flags=re.M)
-            if m: return re.sub(r'[*_`]', '', m.group(1)).strip()
+            if m: return re.sub(r'[*`]', '', m.group(1)).strip()
     return 'Untitled'
 
 def notebook_to_markdown(nb_path: str|Path, img_dir: Path, img_prefix: str, max_lines: int = 40) -> tuple[str, str]:
@@ -106,6 +106,7 @@ $for(header-includes)$$header-includes$$endfor$
 </head><body>
 <nav class="sidebar"><h2><a href="index.html">bio_gnn</a></h2>$nav$</nav>
 <main>
+$if(title)$<h1 class="title">$title$</h1>$endif$
 $body$
 <footer>$footer$</footer>
 </main></body></html>
