@@ -28,11 +28,26 @@ class Stage:
     depends: tuple = ()   # names of stages that must succeed first
     main: bool = True     # part of `make run` (False: run only with --only)
 
+_SHARED = ('losses', 'train', 'evaluate')
 STAGES = [
+    Stage('core', '00_core.ipynb'),
     Stage('data', '01_data.ipynb'),
     Stage('worm', '01a_worm.ipynb'),
     Stage('preprocessing', '02_preprocessing.ipynb', ('data',)),
     Stage('knn', '03_knn.ipynb', ('data',)),
+    Stage('losses', '04_losses.ipynb'),
+    Stage('train', '05_train.ipynb'),
+    Stage('evaluate', '06_evaluate.ipynb'),
+    Stage('celltype', '10_celltype_gnn.ipynb', ('data', 'preprocessing', 'knn') + _SHARED),
+    Stage('temporal', '11_temporal_rnn.ipynb', ('data',) + _SHARED),
+    Stage('connectome', '12_connectome.ipynb', ('worm',) + _SHARED),
+    Stage('gvae', '13_spatial_gvae.ipynb', ('data', 'preprocessing', 'knn') + _SHARED),
+    Stage('hyperbolic', '14a_hyperbolic.ipynb'),
+    Stage('hyperperturb', '14_hyperperturb.ipynb', ('data', 'hyperbolic', 'evaluate')),
+    Stage('figures', '20_figures.ipynb'),
+    Stage('pipeline', '30_pipeline.ipynb', main=False),
+    Stage('site', '31_site.ipynb', main=False),
+    Stage('build', '90_build.ipynb', main=False),
 ]
 
 # %% ../nbs/30_pipeline.ipynb #c008

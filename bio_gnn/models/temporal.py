@@ -32,7 +32,7 @@ __all__ = ['log', 'krumsiek11_trajectories', 'order_cells', 'lineage_from_type',
            'temporal_loss', 'fit_sequence_model', 'predict_windows', 'evaluate_windows', 'logistic_baselines',
            'early_prediction', 'prediction_consistency']
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c007
+# %% ../../nbs/11_temporal_rnn.ipynb #c008
 def krumsiek11_trajectories(adata: ad.AnnData, # scanpy's krumsiek11 in its stored cell order
                             label_key: str = 'cell_type', # obs column with progenitor / fate labels
                             root: str = 'progenitor', # the label every run starts from
@@ -54,7 +54,7 @@ def krumsiek11_trajectories(adata: ad.AnnData, # scanpy's krumsiek11 in its stor
     adata.obs['time'] = pd.Series(np.arange(len(ct)), index=adata.obs_names).groupby(run).cumcount().to_numpy()
     return adata
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c010
+# %% ../../nbs/11_temporal_rnn.ipynb #c011
 def _sort_values(s: pd.Series, col: str) -> np.ndarray:
     "Numeric sort key of an obs column: ordered categorical codes or numbers."
     if isinstance(s.dtype, pd.CategoricalDtype):
@@ -118,7 +118,7 @@ def lineage_from_type(adata: ad.AnnData, # e.g. the real GSE175634 cells (obs['t
     adata.obs[key] = pd.Categorical(lab, categories=list(dict.fromkeys(lineages.values())))
     return adata
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c013
+# %% ../../nbs/11_temporal_rnn.ipynb #c014
 def _check_sequences(adata: ad.AnnData):
     "Raise unless `adata` is sorted into sequences by `order_cells`."
     need = [k for k in ('sequence', 'trajectory', 'position') if k not in adata.obs]
@@ -158,7 +158,7 @@ def pseudobulk_bins(adata: ad.AnnData, # sequences from `order_cells`
     out.uns['bio_gnn']['temporal'] = {**adata.uns.get('bio_gnn', {}).get('temporal', {}), 'cells_per_bin': int(cells_per_bin)}
     return out
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c016
+# %% ../../nbs/11_temporal_rnn.ipynb #c017
 _SPLITS = ('train', 'val', 'test')
 
 def split_by_segment(adata: ad.AnnData, # sequences from `order_cells` / `pseudobulk_bins`
@@ -215,7 +215,7 @@ def split_by_group(adata: ad.AnnData, # sequences from `order_cells(..., group_k
                                                                                    groups={g: role[g] for g in groups})
     return adata
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c019
+# %% ../../nbs/11_temporal_rnn.ipynb #c020
 @contextmanager
 def openmp_threads_kept():
     "Run scanpy/numba code without letting it change the OpenMP thread count that torch uses afterwards."
@@ -259,7 +259,7 @@ def fit_sequence_features(adata: ad.AnnData, # rows with obs['split'] (log-expre
     scaler = MinMaxScaler().fit(np.asarray(X.todense() if sp.issparse(X) else X, dtype=np.float64))
     return SequenceFeatures(genes=genes, scaler=scaler, n_train_rows=int(train.sum()))
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c022
+# %% ../../nbs/11_temporal_rnn.ipynb #c023
 def window_table(adata: ad.AnnData, # rows sorted into sequences, with obs['split'] and obs['segment'] for within='segment'
                  length: int = 10, # steps per window
                  stride: int = 1, # steps between window starts
@@ -293,7 +293,7 @@ def window_table(adata: ad.AnnData, # rows sorted into sequences, with obs['spli
                          'split': [r[1] for r in rows], 'segment': seg,
                          'start': o['position'].to_numpy()[first] if len(first) else [], 'first_row': first})
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c025
+# %% ../../nbs/11_temporal_rnn.ipynb #c026
 def augment_window(x: torch.Tensor, # (..., length, genes)
                    noise_std: float = 0.01, # s.d. of additive Gaussian noise
                    time_dropout: float = 0.0, # probability that a time step is set to 0
@@ -399,7 +399,7 @@ def build_temporal_dataset(adata: ad.AnnData, # cells with trajectory and time a
     if missing: raise ValueError(f"Trajectories {missing} have no training window; change the split or the window length.")
     return ds
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c030
+# %% ../../nbs/11_temporal_rnn.ipynb #c031
 def _mlp_head(in_dim: int, head_size: int, n_classes: int, dropout: float) -> nn.Sequential:
     return nn.Sequential(nn.Linear(in_dim, head_size), nn.ReLU(), nn.Dropout(dropout), nn.Linear(head_size, n_classes))
 
@@ -465,7 +465,7 @@ def count_parameters(model: nn.Module) -> int:
     "Number of trainable parameters."
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c033
+# %% ../../nbs/11_temporal_rnn.ipynb #c034
 def lstm_classifier_parameters(n_features: int, n_classes: int, hidden_size: int = 256, num_layers: int = 3,
                                head_size: int = 128, bidirectional: bool = True,
                                biases_per_gate: int = 2, # 2: PyTorch (bias_ih + bias_hh); 1: Keras; 0: no bias
@@ -475,7 +475,7 @@ def lstm_classifier_parameters(n_features: int, n_classes: int, hidden_size: int
     rnn = sum(dirs*4*(h*(n_features if l == 0 else dirs*h) + h*h + biases_per_gate*h) for l in range(num_layers))
     return rnn + (dirs*h*head_size + head_size) + (head_size*n_classes + n_classes)
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c037
+# %% ../../nbs/11_temporal_rnn.ipynb #c038
 def temporal_train_config(**overrides) -> TrainConfig:
     "The thesis's training recipe as a TrainConfig (Adam 1e-3, wd 1e-3, plateau 0.3/4/1e-7 on val loss, patience 8, clip 0.5, 30 epochs)."
     base = dict(optimizer='adam', lr=1e-3, weight_decay=1e-3, epochs=30, scheduler='plateau', plateau_factor=0.3,
@@ -521,7 +521,7 @@ def evaluate_windows(proba: np.ndarray, y: np.ndarray, classes: Sequence[str]) -
     m.pop('n')
     return m
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c042
+# %% ../../nbs/11_temporal_rnn.ipynb #c043
 def logistic_baselines(ds: TemporalDataset, C_grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0), seed: int = 0,
                        ) -> dict[str, dict]:
     "Logistic regression on the flattened window and on its last step; C chosen on validation. {name: {'proba', 'C', 'val_accuracy'}}."
@@ -545,7 +545,7 @@ def logistic_baselines(ds: TemporalDataset, C_grid: Sequence[float] = (0.01, 0.1
         out[name] = {'proba': proba, 'C': C, 'val_accuracy': va}
     return out
 
-# %% ../../nbs/11_temporal_rnn.ipynb #c045
+# %% ../../nbs/11_temporal_rnn.ipynb #c046
 def early_prediction(model: nn.Module, ds: TemporalDataset, split: str = 'test') -> pd.DataFrame:
     "Accuracy and macro-F1 on `split` windows truncated to their first t steps, t = 1..length."
     rows = []
