@@ -80,7 +80,8 @@ def check_export(root=None) -> None:
 def summarize_tests(log_path: str|Path, status: int) -> int:
     "Print 'N passed, M failed' for an `nbdev_test --do_print` log and return `status`."
     txt = Path(log_path).read_text(encoding='utf-8', errors='replace')
-    started = re.findall(r'^Starting (.+\.ipynb)$', txt, flags=re.M)
+    timed = re.findall(r'^(\S+\.ipynb): \d+ secs$', txt, flags=re.M)        # printed once per notebook at the end (--timing)
+    started = timed or re.findall(r'Starting (\S+\.ipynb)', txt)        # parallel workers can interleave these lines
     failed_block = txt.split('Failed On The Following Notebooks:')[-1] if 'Failed On The Following Notebooks:' in txt else ''
     failed = re.findall(r'^\s+(\S+\.ipynb)\s*$', failed_block, flags=re.M)
     if int(status) and not failed: failed = ['(nbdev_test exited with status %s)' % status]
