@@ -28,7 +28,7 @@ run: install
 test: install
 	$(BIN)/python -m bio_gnn.build check-export
 	$(BIN)/python -m bio_gnn.build check-readme
-	@set -o pipefail; OMP_NUM_THREADS=1 WANDB_MODE=disabled BIO_GNN_PROGRESS=0 $(BIN)/nbdev_test --n_workers $(NWORKERS) --timing --do_print --flags "$(FLAGS)" 2>&1 | tee .nbdev_test.log; \
+	@set -o pipefail; OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 WANDB_MODE=disabled BIO_GNN_PROGRESS=0 $(BIN)/nbdev_test --n_workers $(NWORKERS) --timing --do_print --flags "$(FLAGS)" 2>&1 | tee .nbdev_test.log; \
 	  status=$$?; $(BIN)/python -m bio_gnn.build summarize-tests .nbdev_test.log $$status
 
 ## make test-slow: also the cells flagged #| slow
