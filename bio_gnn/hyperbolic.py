@@ -18,7 +18,7 @@ __all__ = ['log', 'PoincareBall', 'mark_manifold', 'manifold_curvature', 'Hyperb
            'normalize_adjacency', 'to_sparse_tensor', 'adjacency_to_config', 'adjacency_from_config', 'ExpMap0',
            'LogMap0', 'PoincareEmbedding', 'HyperbolicDense', 'HyperbolicAttention', 'HyperbolicGraphConv']
 
-# %% ../nbs/14a_hyperbolic.ipynb #c006
+# %% ../nbs/14a_hyperbolic.ipynb #c007
 _MIN_NORM = 1e-15
 
 def _proj_eps(dtype) -> float:
@@ -183,7 +183,7 @@ class PoincareBall:
         r = rng.uniform(0, max_radius, size=shape[:-1] + (1,))*(1 if self.c == 0 else 1/math.sqrt(self.c))
         return tf.constant(d*r, dtype)
 
-# %% ../nbs/14a_hyperbolic.ipynb #c014
+# %% ../nbs/14a_hyperbolic.ipynb #c015
 def mark_manifold(variable, # a keras.Variable (or tf.Variable) holding points on the ball along its last axis
                   curvature:float, # c of the PoincareBall the points live on
                  ):
@@ -198,7 +198,7 @@ def manifold_curvature(variable) -> float|None:
     if c is None and isinstance(variable, keras.Variable): c = getattr(variable.value, '_bio_gnn_ball_c', None)
     return c
 
-# %% ../nbs/14a_hyperbolic.ipynb #c017
+# %% ../nbs/14a_hyperbolic.ipynb #c018
 @keras.saving.register_keras_serializable(package='bio_gnn')
 class HyperbolicAdam(keras.optimizers.Adam):
     "Keras Adam for Euclidean weights; Riemannian Adam (Bécigneul & Ganea 2019, as geoopt's RiemannianAdam) for weights on a Poincaré ball."
@@ -257,7 +257,7 @@ class HyperbolicAdam(keras.optimizers.Adam):
     def get_config(self) -> dict:
         return {**super().get_config(), 'manifold_names': list(self.manifold_names), 'curvature': self.curvature}
 
-# %% ../nbs/14a_hyperbolic.ipynb #c021
+# %% ../nbs/14a_hyperbolic.ipynb #c022
 @keras.saving.register_keras_serializable(package='bio_gnn')
 class QuantumAnnealer(keras.optimizers.schedules.LearningRateSchedule):
     "Learning rate lr0 · decay_rate^(step/decay_steps) · (1 - amplitude·(1 - cos(2π step/period))/2), floored at min_learning_rate."
@@ -286,7 +286,7 @@ class QuantumAnnealer(keras.optimizers.schedules.LearningRateSchedule):
         return dict(initial_learning_rate=self.initial_learning_rate, decay_steps=self.decay_steps, decay_rate=self.decay_rate,
                     period=self.period, amplitude=self.amplitude, min_learning_rate=self.min_learning_rate, name=self.name)
 
-# %% ../nbs/14a_hyperbolic.ipynb #c024
+# %% ../nbs/14a_hyperbolic.ipynb #c025
 def normalize_adjacency(adjacency, # (n, n) scipy sparse or dense array; signs are dropped (|w|)
                         self_loops:bool=True, # add I before normalising
                         symmetric:bool=True, # use max(|A|, |A|ᵀ) (undirected message passing)
@@ -322,24 +322,25 @@ def adjacency_from_config(config:dict) -> sp.csr_matrix:
     n = int(config['n'])
     return sp.csr_matrix((np.asarray(config['weight'], np.float32), (np.asarray(config['row'], int), np.asarray(config['col'], int))), shape=(n, n))
 
-# %% ../nbs/14a_hyperbolic.ipynb #c027
-@keras.saving.register_keras_serializable(package='bio_gnn')
-class ExpMap0(keras.layers.Layer):
-    "Map tangent vectors at the origin onto PoincareBall(curvature)."
+# %% ../nbs/14a_hyperbolic.ipynb #c028
+class _OriginMap(keras.layers.Layer):
+    "A weightless layer applying one of PoincareBall(curvature)'s maps at the origin (named by `_map`)."
+    _map = None
     def __init__(self, curvature:float=1.0, **kwargs):
         super().__init__(**kwargs); self.curvature = float(curvature); self.ball = PoincareBall(curvature)
-    def call(self, x): return self.ball.expmap0(x)
+    def call(self, x): return getattr(self.ball, self._map)(x)
     def compute_output_shape(self, input_shape): return input_shape
     def get_config(self): return {**super().get_config(), 'curvature': self.curvature}
 
 @keras.saving.register_keras_serializable(package='bio_gnn')
-class LogMap0(keras.layers.Layer):
+class ExpMap0(_OriginMap):
+    "Map tangent vectors at the origin onto PoincareBall(curvature)."
+    _map = 'expmap0'
+
+@keras.saving.register_keras_serializable(package='bio_gnn')
+class LogMap0(_OriginMap):
     "Map points of PoincareBall(curvature) to the tangent space at the origin."
-    def __init__(self, curvature:float=1.0, **kwargs):
-        super().__init__(**kwargs); self.curvature = float(curvature); self.ball = PoincareBall(curvature)
-    def call(self, x): return self.ball.logmap0(x)
-    def compute_output_shape(self, input_shape): return input_shape
-    def get_config(self): return {**super().get_config(), 'curvature': self.curvature}
+    _map = 'logmap0'
 
 @keras.saving.register_keras_serializable(package='bio_gnn')
 class PoincareEmbedding(keras.layers.Layer):
@@ -382,7 +383,7 @@ class HyperbolicDense(keras.layers.Layer):
         return {**super().get_config(), 'units': self.units, 'curvature': self.curvature, 'use_bias': self.use_bias,
                 'activation': keras.activations.serialize(self.activation), 'kernel_initializer': keras.initializers.serialize(self.kernel_initializer)}
 
-# %% ../nbs/14a_hyperbolic.ipynb #c030
+# %% ../nbs/14a_hyperbolic.ipynb #c031
 @keras.saving.register_keras_serializable(package='bio_gnn')
 class HyperbolicAttention(keras.layers.Layer):
     "Attention with scores -β·d_c(q_i, k_j) from hyperbolic distances and aggregation of values in the tangent space at the origin."

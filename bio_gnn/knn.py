@@ -14,8 +14,8 @@ import torch
 from .core import get_device, get_logger
 
 # %% auto #0
-__all__ = ['KDTREE_MAX_DIM', 'DEFAULT_MEMORY_BUDGET_MB', 'knn_graph', 'radius_graph', 'knn_to_csr', 'symmetrize', 'umap_weights',
-           'neighbors', 'to_pyg', 'make_embedding']
+__all__ = ['KDTREE_MAX_DIM', 'DEFAULT_MEMORY_BUDGET_MB', 'knn_graph', 'knn_query', 'radius_graph', 'knn_to_csr', 'symmetrize',
+           'umap_weights', 'neighbors', 'to_pyg', 'make_embedding']
 
 # %% ../nbs/03_knn.ipynb #c008
 _CACHE = '__file__' in globals()  # numba caches compiled kernels next to the module file (not possible for notebook cells)
@@ -118,13 +118,13 @@ def _kd_depth(left, right):
 
 # %% ../nbs/03_knn.ipynb #c013
 @njit(cache=_CACHE, nogil=True)
-def _kd_knn_range(a0, a1, Xs, perm, start, end, left, right, lo, hi, k, out_d, out_i, maxstack):
-    "k nearest others of the points Xs[a0:a1] (tree order); squared distances; ties -> smaller original index."
+def _kd_knn_range(a0, a1, Q, qids, exclude_self, Xs, perm, start, end, left, right, lo, hi, k, out_d, out_i, maxstack):
+    "k nearest tree points of the queries Q[a0:a1] (written to rows qids[a]); squared distances; ties -> smaller original index. Self-search: Q = Xs, qids = perm, exclude_self."
     d = Xs.shape[1]
     stack = np.empty(maxstack, np.int64); sdist = np.empty(maxstack)
     bd = np.empty(k); bi = np.empty(k, np.int64)
     for a in range(a0, a1):
-        qid = perm[a]
+        qid = qids[a]
         for t in range(k):
             bd[t] = np.inf; bi[t] = 0x7FFFFFFFFFFFFFFF
         worst = np.inf
@@ -137,10 +137,10 @@ def _kd_knn_range(a0, a1, Xs, perm, start, end, left, right, lo, hi, k, out_d, o
                 for b in range(start[node], end[node]):
                     s = 0.0
                     for t in range(d):
-                        dd = Xs[b, t] - Xs[a, t]; s += dd * dd
+                        dd = Xs[b, t] - Q[a, t]; s += dd * dd
                     if s <= worst:
                         j = perm[b]
-                        if j != qid and (s < worst or j < bi[k - 1]):
+                        if (j != qid or not exclude_self) and (s < worst or j < bi[k - 1]):
                             p = k - 1
                             while p > 0 and (bd[p - 1] > s or (bd[p - 1] == s and bi[p - 1] > j)):
                                 bd[p] = bd[p - 1]; bi[p] = bi[p - 1]; p -= 1
@@ -150,7 +150,7 @@ def _kd_knn_range(a0, a1, Xs, perm, start, end, left, right, lo, hi, k, out_d, o
                 r = right[node]
                 dl = 0.0; dr = 0.0
                 for t in range(d):
-                    v = Xs[a, t]
+                    v = Q[a, t]
                     if v < lo[l, t]: dd = lo[l, t] - v; dl += dd * dd
                     elif v > hi[l, t]: dd = v - hi[l, t]; dl += dd * dd
                     if v < lo[r, t]: dd = lo[r, t] - v; dr += dd * dd
@@ -171,13 +171,15 @@ def _run_chunks(fn, n: int, n_threads: int, *args, chunks_per_thread: int = 16):
     if n_threads <= 1: return [fn(a0, a1, *args) for a0, a1 in bounds]
     with ThreadPoolExecutor(n_threads) as ex: return list(ex.map(lambda b: fn(b[0], b[1], *args), bounds))
 
-def _kdtree_knn(X64: np.ndarray, k: int, n_threads: int, leaf_size: int = 16):
-    "Exact k nearest others by KD-tree: (squared distances float64 [n,k], indices int64 [n,k])."
-    n = X64.shape[0]
+def _kdtree_knn(X64: np.ndarray, k: int, n_threads: int, leaf_size: int = 16, Q64: np.ndarray|None = None):
+    "Exact k nearest others by KD-tree (or, given queries Q64, the k nearest points of X64 to each query): (squared distances float64 [n,k], indices int64 [n,k])."
     perm, start, end, left, right, lo, hi = _kd_build(X64, leaf_size)
     Xs = X64[perm]
-    out_d = np.empty((n, k)); out_i = np.empty((n, k), np.int64)
-    _run_chunks(_kd_knn_range, n, n_threads, Xs, perm, start, end, left, right, lo, hi, k, out_d, out_i, 2 * _kd_depth(left, right) + 4)
+    if Q64 is None: Q, qids, excl = Xs, perm, True                       # queries in tree order: neighbouring queries share paths
+    else: qids = _spatial_order(Q64, 1); Q, excl = Q64[qids], False       # the same locality for outside queries
+    nq = Q.shape[0]
+    out_d = np.empty((nq, k)); out_i = np.empty((nq, k), np.int64)
+    _run_chunks(_kd_knn_range, nq, n_threads, Q, qids, excl, Xs, perm, start, end, left, right, lo, hi, k, out_d, out_i, 2 * _kd_depth(left, right) + 4)
     return out_d, out_i
 
 # %% ../nbs/03_knn.ipynb #c016
@@ -317,22 +319,24 @@ def _gemm_candidates_cpu(Xs64, K: int, E, n_threads: int, mu_norm: float = 0.0, 
     return hv, hidx, tiles / (nbc * -(-n // br))
 
 # %% ../nbs/03_knn.ipynb #c022
-def _gemm_candidates_torch(Xc, K: int, budget_bytes: int):
-    "Per row of centred float32 `Xc` (any device), the K smallest w = |y|^2 - 2x.y over all others (self excluded): blocked addmm + topk."
+def _gemm_candidates_torch(Xc, K: int, budget_bytes: int, Rc=None):
+    "Per row of centred float32 `Xc` (any device), the K smallest w = |y|^2 - 2x.y over all others (self excluded), or over the rows y of a reference `Rc`: blocked addmm + topk."
     n = Xc.shape[0]
-    sq = (Xc.double() ** 2).sum(1).float()
-    bcol = min(n, max(K + 1, 65536))
+    ref = Xc if Rc is None else Rc; nr = ref.shape[0]
+    sq = (ref.double() ** 2).sum(1).float()
+    bcol = min(nr, max(K + 1, 65536))
     brow = int(max(1, min(n, budget_bytes // (16 * bcol))))
     vals = torch.empty((n, K), dtype=torch.float32, device=Xc.device); idx = torch.empty((n, K), dtype=torch.int64, device=Xc.device)
     with _highest_matmul_precision():
         for i0 in range(0, n, brow):
             i1 = min(n, i0 + brow); rows = torch.arange(i0, i1, device=Xc.device)
             best_v = best_i = None
-            for j0 in range(0, n, bcol):
-                j1 = min(n, j0 + bcol)
-                W = torch.addmm(sq[None, j0:j1], Xc[i0:i1], Xc[j0:j1].T, alpha=-2.0)
-                diag = (rows >= j0) & (rows < j1)
-                W[diag.nonzero().squeeze(1), rows[diag] - j0] = float('inf')   # self excluded
+            for j0 in range(0, nr, bcol):
+                j1 = min(nr, j0 + bcol)
+                W = torch.addmm(sq[None, j0:j1], Xc[i0:i1], ref[j0:j1].T, alpha=-2.0)
+                if Rc is None:
+                    diag = (rows >= j0) & (rows < j1)
+                    W[diag.nonzero().squeeze(1), rows[diag] - j0] = float('inf')   # self excluded
                 v, ix = torch.topk(W, min(K, j1 - j0), dim=1, largest=False, sorted=False)
                 ix += j0
                 if best_v is not None:
@@ -351,56 +355,59 @@ def _sort_rows(d2, idx):
     return d2, torch.gather(idx, 1, o)
 
 @njit(cache=_CACHE, nogil=True)
-def _rerank_rows(a0, a1, X64, cand, out_d2, out_i):
-    "Exact float64 squared distances from rows a0:a1 to their candidates, each row sorted by (distance, index)."
-    d = X64.shape[1]; K = cand.shape[1]
+def _rerank_rows(a0, a1, Q64, R64, cand, out_d2, out_i):
+    "Exact float64 squared distances from query rows a0:a1 of Q64 to their candidate rows of R64 (R64 = Q64 for a self-search), each row sorted by (distance, index)."
+    d = Q64.shape[1]; K = cand.shape[1]
     for i in range(a0, a1):
         for t in range(K):
             j = cand[i, t]; s = 0.0
             for c in range(d):
-                dd = X64[j, c] - X64[i, c]; s += dd * dd
+                dd = R64[j, c] - Q64[i, c]; s += dd * dd
             p = t
             while p > 0 and (out_d2[i, p - 1] > s or (out_d2[i, p - 1] == s and out_i[i, p - 1] > j)):
                 out_d2[i, p] = out_d2[i, p - 1]; out_i[i, p] = out_i[i, p - 1]; p -= 1
             out_d2[i, p] = s; out_i[i, p] = j
 
-def _rerank_exact(X64, cand, budget_bytes: int):
-    "Exact float64 squared distances from each row of X64 to its candidates `cand` [n, K], rows sorted by (distance, index)."
+def _rerank_exact(X64, cand, budget_bytes: int, R64=None):
+    "Exact float64 squared distances from each row of X64 to its candidates `cand` [n, K] (rows of R64, default X64), rows sorted by (distance, index)."
     n, K = cand.shape; d = X64.shape[1]
+    R64 = X64 if R64 is None else R64
     b = int(max(1, min(n, budget_bytes // max(1, 8 * K * d * 4), 1 << 16)))
     d2 = torch.empty(cand.shape, dtype=torch.float64, device=X64.device)
     for i0 in range(0, n, b):
-        diff = X64[i0:i0 + b, None, :] - X64[cand[i0:i0 + b]]
+        diff = X64[i0:i0 + b, None, :] - R64[cand[i0:i0 + b]]
         d2[i0:i0 + b] = (diff * diff).sum(-1)
     return _sort_rows(d2, cand)
 
 @njit(cache=_CACHE, nogil=True)
-def _pair_sqdist(a0, a1, X, r, c, out):
-    "out[p] = |X[r[p]] - X[c[p]]|^2 in float64, for p in a0:a1."
+def _pair_sqdist(a0, a1, Q, R, r, c, out):
+    "out[p] = |Q[r[p]] - R[c[p]]|^2 in float64, for p in a0:a1."
     for p in range(a0, a1):
         s = 0.0
-        for t in range(X.shape[1]):
-            dd = X[c[p], t] - X[r[p], t]; s += dd * dd
+        for t in range(Q.shape[1]):
+            dd = R[c[p], t] - Q[r[p], t]; s += dd * dd
         out[p] = s
 
-def _exact_rows(X64, Xc64, rows, tau, m: int, budget_bytes: int, mu_norm: float = 0.0):
-    "Exact k nearest others for `rows` given an upper bound `tau` on each row's m-th squared distance: float64 GEMM candidates within tau (+ error bound), exact re-rank."
-    n, d = X64.shape
-    sq = (Xc64 ** 2).sum(1); nrm = sq.sqrt()
+def _exact_rows(X64, Xc64, rows, tau, m: int, budget_bytes: int, mu_norm: float = 0.0, R64=None, Rc64=None):
+    "Exact k nearest others for `rows` (or, given a reference R64 / centred Rc64, nearest reference rows) given an upper bound `tau` on each row's m-th squared distance: float64 GEMM candidates within tau (+ error bound), exact re-rank."
+    self_search = R64 is None
+    if self_search: R64, Rc64 = X64, Xc64
+    n, d = R64.shape
+    sq = (Xc64 ** 2).sum(1); nrm = sq.sqrt(); sqR = sq if self_search else (Rc64 ** 2).sum(1)
     E = _error_bound(nrm[rows], nrm[rows] + tau.sqrt(), mu_norm, d, _U64)
     out_d = torch.empty((len(rows), m), dtype=torch.float64, device=X64.device); out_i = torch.empty((len(rows), m), dtype=torch.int64, device=X64.device)
     b = int(max(1, min(len(rows), budget_bytes // (24 * n))))
     for s in range(0, len(rows), b):
         rb = rows[s:s + b]
-        approx = sq[rb, None] + sq[None, :] - 2.0 * (Xc64[rb] @ Xc64.T)
+        approx = sq[rb, None] + sqR[None, :] - 2.0 * (Xc64[rb] @ Rc64.T)
         mask = approx <= (tau[s:s + b] + E[s:s + b])[:, None]
-        mask[torch.arange(len(rb), device=X64.device), rb] = False
+        if self_search: mask[torch.arange(len(rb), device=X64.device), rb] = False
         r, c = mask.nonzero(as_tuple=True)        # row-major: columns ascending within a row
         if X64.device.type == 'cpu':               # many ties -> many pairs: a compiled loop, no gathered copies
-            dd = np.empty(len(r)); _pair_sqdist(0, len(r), X64.numpy(), rb[r].numpy(), c.numpy(), dd); dd = torch.from_numpy(dd)
+            dd = np.empty(len(r)); _pair_sqdist(0, len(r), X64.numpy(), R64.numpy(), rb[r].numpy(), c.numpy(), dd); dd = torch.from_numpy(dd)
         else:
             step = max(1, budget_bytes // (16 * d))
-            dd = torch.cat([((X64[rb[r[p:p + step]]] - X64[c[p:p + step]]) ** 2).sum(1) for p in range(0, len(r), step)])
+            dd = torch.cat([((X64[rb[r[p:p + step]]] - R64[c[p:p + step]]) ** 2).sum(1) for p in range(0, len(r), step)])
         dd, o = torch.sort(dd, stable=True); r, c = r[o], c[o]
         r, o = torch.sort(r, stable=True); dd, c = dd[o], c[o]
         starts = torch.searchsorted(r, torch.arange(len(rb), device=X64.device))
@@ -435,7 +442,7 @@ def _gemm_knn(X64: np.ndarray, m: int, device, budget_bytes: int, n_threads: int
     X64t = torch.from_numpy(X64).to(dev64)
     if dev64.type == 'cpu':
         cn = np.ascontiguousarray(cand.numpy()); d2n = np.empty(cn.shape); idn = np.empty(cn.shape, np.int64)
-        _run_chunks(_rerank_rows, n, n_threads, X64, cn, d2n, idn)
+        _run_chunks(_rerank_rows, n, n_threads, X64, X64, cn, d2n, idn)
         d2, idx = torch.from_numpy(d2n), torch.from_numpy(idn)
     else: d2, idx = _rerank_exact(X64t, cand, budget_bytes)
     d2, idx = d2[:, :m], idx[:, :m]
@@ -494,6 +501,52 @@ def knn_graph(X, # points [n, d] (numpy, torch or array-like); float32/float64
     return dist, idx
 
 # %% ../nbs/03_knn.ipynb #c036
+def _gemm_query(R64: np.ndarray, Q64: np.ndarray, m: int, device, budget_bytes: int, n_threads: int, extra: int = 4):
+    "Exact m nearest rows of R64 for each row of Q64: float32 GEMM + top-k candidates, exact float64 re-rank, verification and exact fallback; (sq. distances, indices, info)."
+    nr, d = R64.shape; nq = Q64.shape[0]
+    K = min(nr, m + extra)
+    mu = R64.mean(0); mu_norm = float(np.sqrt((mu ** 2).sum()))
+    Rc64, Qc64 = R64 - mu, Q64 - mu
+    Qc32 = Qc64.astype(np.float32)
+    vals, cand = _gemm_candidates_torch(torch.from_numpy(Qc32).to(device), K, budget_bytes, torch.from_numpy(Rc64.astype(np.float32)).to(device))
+    dev64 = device if device.type != 'mps' else torch.device('cpu')   # MPS has no float64
+    wK, cand = vals.max(1).values.double().to(dev64), cand.to(dev64)
+    if dev64.type == 'cpu':
+        cn = np.ascontiguousarray(cand.numpy()); d2n = np.empty(cn.shape); idn = np.empty(cn.shape, np.int64)
+        _run_chunks(_rerank_rows, nq, n_threads, Q64, R64, cn, d2n, idn)
+        d2, idx = torch.from_numpy(d2n), torch.from_numpy(idn)
+    else: d2, idx = _rerank_exact(torch.from_numpy(Q64).to(dev64), cand, budget_bytes, torch.from_numpy(R64).to(dev64))
+    d2, idx = d2[:, :m], idx[:, :m]
+    if K < nr:   # a non-candidate j has approx >= wK; if it were within tau of the query, |r_j| <= |q| + sqrt(tau) bounds its error
+        nt = torch.from_numpy(np.sqrt((Qc32.astype(np.float64) ** 2).sum(1))).to(dev64); tau = d2[:, m - 1]
+        bad = torch.nonzero(wK + nt ** 2 - _error_bound(nt, nt + tau.sqrt(), mu_norm, d, _U32) <= tau).squeeze(1)
+    else: bad = torch.empty(0, dtype=torch.int64, device=dev64)
+    if len(bad):
+        t = lambda a: torch.from_numpy(a).to(dev64)
+        d2[bad], idx[bad] = _exact_rows(t(Q64), t(Qc64), bad, d2[bad, m - 1], m, budget_bytes, mu_norm, t(R64), t(Rc64))
+    return d2.cpu().numpy(), idx.cpu().numpy(), {'fallback_rows': int(len(bad))}
+
+def knn_query(X_ref, # reference points [n_ref, d]
+              X_query, # query points [n_query, d], in the same space (e.g. the reference's PCA applied to them)
+              k: int = 15, # reference neighbours per query
+              method: str = 'auto', # 'auto' (KD-tree for d <= 4, else GEMM), 'kdtree', 'gemm' or 'gemm-torch' (both: torch top-k candidates)
+              device=None, # torch device for the GEMM path; None -> bio_gnn.core.get_device
+              memory_budget_mb: float = DEFAULT_MEMORY_BUDGET_MB, # bound on the GEMM blocks' working memory
+              n_threads: int|None = None, # CPU threads; None -> torch.get_num_threads()
+             ) -> tuple[np.ndarray, np.ndarray]:
+    "Exact k nearest reference points of each query: (distances [n_query, k] float32, indices into X_ref [n_query, k] int64), rows sorted by distance, ties by smaller index."
+    R64 = _check_points(X_ref, name='X_ref'); Q64 = _check_points(X_query, name='X_query')
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1: raise ValueError(f"k must be a positive integer, got {k!r}.")
+    if k > len(R64): raise ValueError(f"k={k} is larger than the {len(R64)} reference points; use k <= {len(R64)}.")
+    if Q64.shape[1] != R64.shape[1]:
+        raise ValueError(f"X_query has {Q64.shape[1]} coordinates but X_ref has {R64.shape[1]}; queries must be in the reference's space (e.g. project them with the reference's PCA).")
+    if memory_budget_mb is None or not memory_budget_mb > 0: raise ValueError(f"memory_budget_mb must be a positive number, got {memory_budget_mb!r}.")
+    n_threads = int(n_threads or torch.get_num_threads())
+    if _resolve_method(method, R64.shape[1]) == 'kdtree': d2, idx = _kdtree_knn(R64, k, n_threads, Q64=Q64)
+    else: d2, idx, _ = _gemm_query(R64, Q64, k, get_device(device, verbose=False), int(memory_budget_mb * 2 ** 20), n_threads)
+    return np.sqrt(np.maximum(d2, 0.0)).astype(np.float32), np.ascontiguousarray(idx, dtype=np.int64)
+
+# %% ../nbs/03_knn.ipynb #c040
 @njit(cache=_CACHE, nogil=True)
 def _kd_radius_range(a0, a1, Xs, perm, start, end, left, right, lo, hi, r2, maxstack, counts, offsets, out_j, out_d2, fill):
     "Neighbours within squared radius r2 of points Xs[a0:a1] (self excluded): counts them (fill=False) or writes them at offsets (fill=True)."
@@ -588,7 +641,7 @@ def radius_graph(X, # points [n, d]
         rows, cols, d2 = np.concatenate(R), np.concatenate(C), np.concatenate(D)
     return _pairs_to_csr(rows, cols, d2, n, max_neighbors)
 
-# %% ../nbs/03_knn.ipynb #c039
+# %% ../nbs/03_knn.ipynb #c043
 def knn_to_csr(distances, indices, n: int|None = None) -> sp.csr_matrix:
     "Directed k-NN graph as CSR: row i holds the distances to its neighbours (scanpy's `obsp['distances']` layout; explicit zeros kept; self entries dropped)."
     distances, indices = np.asarray(distances), np.asarray(indices)
@@ -632,7 +685,7 @@ def symmetrize(A, # square sparse graph: A[i, j] = weight of i's edge to j
 
 _symmetrize = symmetrize   # `neighbors` has an argument of that name
 
-# %% ../nbs/03_knn.ipynb #c042
+# %% ../nbs/03_knn.ipynb #c046
 def umap_weights(distances, # [n, k] distances to the k nearest others, each row sorted ascending (self not included)
                  n_iter: int = 64, # bisection steps for sigma
                 ) -> np.ndarray:
@@ -712,7 +765,7 @@ def neighbors(adata, # AnnData with the representation in .obsm[use_rep] (or .X)
                 'knn_seconds': round(info['seconds'], 4), 'seconds': round(seconds, 4)}
     return adata if copy else None
 
-# %% ../nbs/03_knn.ipynb #c047
+# %% ../nbs/03_knn.ipynb #c051
 def _edge_similarity(d: np.ndarray, kind: str, sigma: float|None) -> tuple[np.ndarray, float|None]:
     if kind == 'gaussian':
         pos = d[d > 0]
@@ -809,7 +862,7 @@ def to_pyg(source, # AnnData with a graph from `neighbors`, a (distances, indice
         if names is not None: data.y_names = names
     return data
 
-# %% ../nbs/03_knn.ipynb #c050
+# %% ../nbs/03_knn.ipynb #c054
 def make_embedding(n: int, # number of points
                    d: int, # dimensions
                    seed: int = 0, # random seed

@@ -4,22 +4,22 @@
 
 # %% ../nbs/30_pipeline.ipynb #c003
 from __future__ import annotations
-import os, sys, json, time, hashlib, argparse, datetime, traceback, tempfile
+import os, sys, json, time, hashlib, argparse, datetime, traceback, tempfile, subprocess
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
-import yaml
+import yaml, nbformat
 
 # %% auto #0
 __all__ = ['log', 'STAGES', 'Stage', 'plan', 'load_profile', 'parse_overrides', 'notebook_parameters', 'stage_parameters',
            'check_profiles', 'fingerprint', 'StageResult', 'flagged_cells_removed', 'run_pipeline', 'summary_table',
-           'write_summary', 'main']
+           'write_summary', 'JupyterServer', 'execute_through_server', 'main']
 
 # %% ../nbs/30_pipeline.ipynb #c004
 from .core import repo_root, get_paths, get_logger, atomic_write
 
 log = get_logger('pipeline')
 
-# %% ../nbs/30_pipeline.ipynb #c007
+# %% ../nbs/30_pipeline.ipynb #c008
 @dataclass(frozen=True)
 class Stage:
     "A notebook of the pipeline and the stages it depends on."
@@ -50,7 +50,7 @@ STAGES = [
     Stage('build', '90_build.ipynb', main=False),
 ]
 
-# %% ../nbs/30_pipeline.ipynb #c008
+# %% ../nbs/30_pipeline.ipynb #c009
 def plan(stages: list[Stage], only: list[str]|None = None, main_only: bool = True) -> list[Stage]:
     "Stages in dependency order: all `main` ones, or exactly those named in `only`."
     by = {s.name: s for s in stages}
@@ -73,7 +73,7 @@ def plan(stages: list[Stage], only: list[str]|None = None, main_only: bool = Tru
         if s.name in wanted: visit(s.name)
     return [s for s in order if s.name in wanted]
 
-# %% ../nbs/30_pipeline.ipynb #c011
+# %% ../nbs/30_pipeline.ipynb #c012
 def load_profile(profile: str, params_dir: str|Path|None = None) -> dict:
     "The stage -> parameters mapping of `nbs/params/<profile>.yaml`."
     d = Path(params_dir or repo_root()/'nbs'/'params')
@@ -120,7 +120,7 @@ def stage_parameters(stage: Stage, profile: dict, overrides, nbs_dir: Path) -> d
                            f"its parameters cell defines: {sorted(valid)}.")
     return params
 
-# %% ../nbs/30_pipeline.ipynb #c014
+# %% ../nbs/30_pipeline.ipynb #c015
 def check_profiles(params_dir=None, nbs_dir=None, stages=STAGES) -> list[str]:
     "Validate every profile against the stages and their notebooks' parameters; returns the profile names."
     nbs_dir = Path(nbs_dir or repo_root()/'nbs'); params_dir = Path(params_dir or nbs_dir/'params')
@@ -133,7 +133,7 @@ def check_profiles(params_dir=None, nbs_dir=None, stages=STAGES) -> list[str]:
             if (nbs_dir/names[st].notebook).exists(): stage_parameters(names[st], prof, [], nbs_dir)
     return profiles
 
-# %% ../nbs/30_pipeline.ipynb #c017
+# %% ../nbs/30_pipeline.ipynb #c018
 def fingerprint(nb_path: Path, params: dict, lib_dir: Path|None = None) -> str:
     "sha256 over the notebook's source, the parameters and the library's source."
     h = hashlib.sha256()
@@ -145,7 +145,7 @@ def fingerprint(nb_path: Path, params: dict, lib_dir: Path|None = None) -> str:
         if '__pycache__' not in p.parts: h.update(p.name.encode()); h.update(p.read_bytes())
     return h.hexdigest()
 
-# %% ../nbs/30_pipeline.ipynb #c019
+# %% ../nbs/30_pipeline.ipynb #c020
 @dataclass
 class StageResult:
     "What happened to one stage."
@@ -242,7 +242,7 @@ def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides:
     write_summary(out, run_dir, profile)
     return out
 
-# %% ../nbs/30_pipeline.ipynb #c020
+# %% ../nbs/30_pipeline.ipynb #c021
 def summary_table(results: list[StageResult]) -> str:
     "A markdown table: stage, status, seconds, headline metrics, note."
     rows = ['| stage | status | seconds | headline | note |', '|---|---|---:|---|---|']
@@ -257,7 +257,108 @@ def write_summary(results: list[StageResult], run_dir: Path, profile: str) -> No
         json.dump({'profile': profile, 'stages': [asdict(r) for r in results]}, f, indent=1)
     with atomic_write(Path(run_dir)/'summary.md') as f: f.write(summary_table(results) + '\n')
 
-# %% ../nbs/30_pipeline.ipynb #c024
+# %% ../nbs/30_pipeline.ipynb #c025
+class JupyterServer:
+    "A headless `jupyter server` rooted at `root` on a free local port with a random token (a context manager)."
+    def __init__(self, root, startup_timeout: float = 90):
+        self.root, self.startup_timeout = Path(root).resolve(), startup_timeout
+        self.proc = None
+
+    def __enter__(self):
+        import secrets, socket, urllib.request
+        with socket.socket() as s: s.bind(('127.0.0.1', 0)); self.port = s.getsockname()[1]
+        self.token = secrets.token_hex(16)
+        self.log_path = Path(tempfile.mkdtemp(prefix='jupyter_server_'))/'server.log'
+        self._log = open(self.log_path, 'w')
+        cmd = [sys.executable, '-m', 'jupyter_server', '--no-browser', '--ServerApp.ip=127.0.0.1', f'--ServerApp.port={self.port}',
+               '--ServerApp.port_retries=0', f'--ServerApp.root_dir={self.root}', f'--IdentityProvider.token={self.token}']
+        if hasattr(os, 'geteuid') and os.geteuid() == 0: cmd.append('--allow-root')    # containers and CI often run as root
+        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
+        t0 = time.time()
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jupyter server exited with status {self.proc.returncode} before it answered; its log:\n{self.log_tail()}")
+            try:
+                self.api('GET', 'api/status'); return self
+            except OSError:
+                if time.time() - t0 > self.startup_timeout:
+                    self.__exit__(None, None, None)
+                    raise TimeoutError(f"jupyter server did not answer within {self.startup_timeout:.0f} s; its log:\n{self.log_tail()}")
+                time.sleep(0.3)
+
+    def __exit__(self, *exc):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try: self.proc.wait(15)
+            except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
+        self._log.close()
+
+    def log_tail(self, n: int = 30) -> str:
+        return '\n'.join(self.log_path.read_text(errors='replace').splitlines()[-n:])
+
+    @property
+    def url(self) -> str: return f'http://127.0.0.1:{self.port}/'
+
+    def api(self, method: str, path: str, body=None, timeout: float = 30):
+        "Call the server's REST API; returns the decoded JSON (None for an empty reply)."
+        import urllib.request
+        req = urllib.request.Request(self.url + path.lstrip('/'), method=method, data=None if body is None else json.dumps(body).encode(),
+                                     headers={'Authorization': f'token {self.token}', 'Content-Type': 'application/json'})
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            raw = r.read()
+        return json.loads(raw) if raw else None
+
+def _skip_cell(src: str) -> bool: return ('nbdev_' + 'export(') in src   # as nbdev_test: never rewrite the library from a test
+
+def _msg(msg_type: str, content: dict, session: str) -> dict:
+    import uuid
+    return {'header': {'msg_id': uuid.uuid4().hex, 'msg_type': msg_type, 'username': 'bio_gnn', 'session': session,
+                       'date': datetime.datetime.now(datetime.timezone.utc).isoformat(), 'version': '5.3'},
+            'parent_header': {}, 'metadata': {}, 'content': content, 'channel': 'shell', 'buffers': []}
+
+def execute_through_server(server: JupyterServer, path: str, # notebook path relative to the server's root
+                           out_path: str|None = None, # where the server saves the executed notebook (relative); None: not saved
+                           cell_timeout: float = 600, kernel_name: str = 'python3'):
+    "Execute the notebook at `path` through `server` (contents API, a kernel, its websocket) as JupyterLab does; returns the executed notebook. A cell error raises after the notebook (with the error) is saved."
+    import urllib.parse, websocket
+    model = server.api('GET', f'api/contents/{urllib.parse.quote(path)}?content=1&type=notebook')
+    nb = nbformat.from_dict(model['content'])
+    sess = server.api('POST', 'api/sessions', {'path': path, 'name': Path(path).name, 'type': 'notebook', 'kernel': {'name': kernel_name}})
+    kernel = sess['kernel']     # a session, as JupyterLab opens one: the kernel starts in the notebook's folder
+    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/api/kernels/{kernel['id']}/channels?token={server.token}", timeout=cell_timeout)
+    session, error, n = datetime.datetime.now().strftime('%H%M%S%f'), None, 0
+    try:
+        for cell in nb.cells:
+            if cell.cell_type != 'code' or not cell.source.strip() or _skip_cell(cell.source): continue
+            req = _msg('execute_request', {'code': cell.source, 'silent': False, 'store_history': True, 'user_expressions': {},
+                                           'allow_stdin': False, 'stop_on_error': True}, session)
+            ws.send(json.dumps(req))
+            outputs, replied, idle = [], None, False
+            while replied is None or not idle:
+                m = json.loads(ws.recv())
+                if m.get('parent_header', {}).get('msg_id') != req['header']['msg_id']: continue
+                t, c = m['msg_type'], m['content']
+                if t == 'execute_reply': replied = c
+                elif t == 'status': idle = c['execution_state'] == 'idle'
+                elif t == 'stream':
+                    if outputs and outputs[-1].output_type == 'stream' and outputs[-1].name == c['name']: outputs[-1].text += c['text']
+                    else: outputs.append(nbformat.v4.new_output('stream', name=c['name'], text=c['text']))
+                elif t in ('execute_result', 'display_data'):
+                    kw = {'execution_count': c.get('execution_count')} if t == 'execute_result' else {}
+                    outputs.append(nbformat.v4.new_output(t, data=c['data'], metadata=c.get('metadata', {}), **kw))
+                elif t == 'error': outputs.append(nbformat.v4.new_output('error', ename=c['ename'], evalue=c['evalue'], traceback=c['traceback']))
+            cell.outputs, cell.execution_count = outputs, replied.get('execution_count'); n += 1
+            if replied.get('status') == 'error':
+                error = f"cell {n} of {path} raised {replied.get('ename')}: {replied.get('evalue')}"; break
+    finally:
+        ws.close()
+        server.api('DELETE', f"api/sessions/{sess['id']}")     # shuts the kernel down
+    if out_path is not None:
+        server.api('PUT', f'api/contents/{urllib.parse.quote(out_path)}', {'type': 'notebook', 'format': 'json', 'content': nb})
+    if error: raise RuntimeError(error + (f' (executed notebook saved to {out_path})' if out_path else ''))
+    return nb
+
+# %% ../nbs/30_pipeline.ipynb #c029
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `bio_gnn` console script."
     ap = argparse.ArgumentParser(prog='bio_gnn', description='Run bio_gnn notebooks with papermill.')

@@ -15,7 +15,7 @@ log = get_logger('site')
 __all__ = ['log', 'SITE_CSS', 'TEMPLATE', 'CHROMIUM_ARGS', 'chapters', 'executed_copies', 'notebook_to_markdown', 'build_site',
            'find_chromium', 'check_site', 'main']
 
-# %% ../nbs/31_site.ipynb #c006
+# %% ../nbs/31_site.ipynb #c007
 def chapters(nbs_dir: Path|None = None) -> list[Path]:
     "index.ipynb then the numbered notebooks of `nbs_dir`, in order."
     nbs_dir = Path(nbs_dir or repo_root()/'nbs')
@@ -34,7 +34,7 @@ def executed_copies(runs_dir: Path|None = None) -> dict[str, Path]:
         if name in by_stage and rec.get('status') == 'ok' and p.exists(): out[by_stage[name]] = p
     return out
 
-# %% ../nbs/31_site.ipynb #c009
+# %% ../nbs/31_site.ipynb #c010
 _ANSI = re.compile(r'\x1b\[[0-9;]*[A-Za-z]')
 
 def _title(nb) -> str:
@@ -80,7 +80,7 @@ def notebook_to_markdown(nb_path: str|Path, img_dir: Path, img_prefix: str, max_
                 parts.append('```{.output .error}\n' + tb[-4000:] + '\n```')
     return _title(nb), '\n\n'.join(parts) + '\n'
 
-# %% ../nbs/31_site.ipynb #c012
+# %% ../nbs/31_site.ipynb #c013
 SITE_CSS = """
 body{margin:0;font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;line-height:1.55;color:#222;display:flex}
 nav.sidebar{width:260px;min-height:100vh;background:#f6f7f9;border-right:1px solid #ddd;padding:1.2em;box-sizing:border-box;position:sticky;top:0;align-self:flex-start;max-height:100vh;overflow:auto}
@@ -124,7 +124,7 @@ def _pandoc(md: str, out_html: Path, title: str, nav: str, footer: str, resource
 def _nav(pages: list[tuple[str, str]], current: str) -> str:
     return ''.join(f'<a href="{h}"{" class=current" if h == current else ""}>{html.escape(t)}</a>' for h, t in pages)
 
-# %% ../nbs/31_site.ipynb #c014
+# %% ../nbs/31_site.ipynb #c015
 def _methods_markdown(qmd: Path, fig_dir: Path, out: Path) -> str:
     "The methods chapter's markdown with its figure links pointing into the site's figures/ folder."
     txt = qmd.read_text(encoding='utf-8')
@@ -172,7 +172,7 @@ def build_site(out: str|Path|None = None, nbs_dir: str|Path|None = None, runs_di
     log.info(f"site: {len(pages)} pages in {out}")
     return out
 
-# %% ../nbs/31_site.ipynb #c016
+# %% ../nbs/31_site.ipynb #c017
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
                  '--no-first-run', '--disable-component-update', '--disable-sync']
 
@@ -235,7 +235,7 @@ def check_site(folder: str|Path, screenshots: str|Path|None = None) -> dict:
     if rep['problems']: raise AssertionError("Site problems:\n  " + '\n  '.join(rep['problems']))
     return rep
 
-# %% ../nbs/31_site.ipynb #c020
+# %% ../nbs/31_site.ipynb #c021
 def main(argv=None):
     "Build (and optionally check) the site: `python -m bio_gnn.site build [--out DIR] [--check] [--screenshots DIR]`."
     import argparse

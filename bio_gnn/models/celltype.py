@@ -279,10 +279,8 @@ def knn_edges(embedding: np.ndarray, k: int) -> torch.Tensor:
     return knn_lib.to_pyg(a, edge_weight=None).edge_index
 
 def knn_to_reference(reference: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
-    "Indices [n_query, k] of each query row's k nearest reference rows (exact, Euclidean; scikit-learn, as bio_gnn.knn searches within one set only)."
-    from sklearn.neighbors import NearestNeighbors
-    if k > len(reference): raise ValueError(f"k={k} exceeds the {len(reference)} reference rows.")
-    return NearestNeighbors(n_neighbors=k).fit(np.asarray(reference, np.float32)).kneighbors(np.asarray(query, np.float32), return_distance=False)
+    "Indices [n_query, k] of each query row's k nearest reference rows (exact, Euclidean; bio_gnn.knn.knn_query)."
+    return knn_lib.knn_query(reference, query, k)[1]
 
 def _as_torch_features(f) -> torch.Tensor:
     if sp.issparse(f):
