@@ -360,9 +360,8 @@ class PoincareEmbedding(keras.layers.Layer):
     def get_config(self):
         return {**super().get_config(), 'num_points': self.num_points, 'dim': self.dim, 'curvature': self.curvature, 'init_radius': self.init_radius}
 
-@keras.saving.register_keras_serializable(package='bio_gnn')
-class HyperbolicDense(keras.layers.Layer):
-    "Hyperbolic linear layer (Ganea et al. 2018): exp0(W log0(x)) ⊕ exp0(b), then the activation applied in the tangent space."
+class _BallLinear(keras.layers.Layer):
+    "Shared part of the layers with a kernel (d_in, units) and an optional bias on PoincareBall(curvature): arguments, weights, output shape, config."
     def __init__(self, units:int, curvature:float=1.0, activation=None, use_bias:bool=True, kernel_initializer='glorot_uniform', **kwargs):
         super().__init__(**kwargs)
         if units < 1: raise ValueError(f"units must be >= 1, got {units}.")
@@ -372,16 +371,20 @@ class HyperbolicDense(keras.layers.Layer):
     def build(self, input_shape):
         self.kernel = self.add_weight(shape=(int(input_shape[-1]), self.units), initializer=self.kernel_initializer, name='kernel')
         self.bias = self.add_weight(shape=(self.units,), initializer='zeros', name='bias') if self.use_bias else None
+    def compute_output_shape(self, input_shape): return tuple(input_shape[:-1]) + (self.units,)
+    def get_config(self):
+        return {**super().get_config(), 'units': self.units, 'curvature': self.curvature, 'use_bias': self.use_bias,
+                'activation': keras.activations.serialize(self.activation), 'kernel_initializer': keras.initializers.serialize(self.kernel_initializer)}
+
+@keras.saving.register_keras_serializable(package='bio_gnn')
+class HyperbolicDense(_BallLinear):
+    "Hyperbolic linear layer (Ganea et al. 2018): exp0(W log0(x)) ⊕ exp0(b), then the activation applied in the tangent space."
     def call(self, x):
         B = self.ball
         h = B.expmap0(tf.matmul(B.logmap0(x), tf.convert_to_tensor(self.kernel)))      # Möbius matrix-vector product
         if self.use_bias: h = B.mobius_add(h, B.expmap0(tf.convert_to_tensor(self.bias)))
         if self.activation is not None and self.activation is not keras.activations.linear: h = B.expmap0(self.activation(B.logmap0(h)))
         return h
-    def compute_output_shape(self, input_shape): return tuple(input_shape[:-1]) + (self.units,)
-    def get_config(self):
-        return {**super().get_config(), 'units': self.units, 'curvature': self.curvature, 'use_bias': self.use_bias,
-                'activation': keras.activations.serialize(self.activation), 'kernel_initializer': keras.initializers.serialize(self.kernel_initializer)}
 
 # %% ../nbs/14a_hyperbolic.ipynb #c031
 @keras.saving.register_keras_serializable(package='bio_gnn')
@@ -420,17 +423,10 @@ def _sparse_matmul(adjacency, h):
     return tf.matmul(adjacency, h) if h.shape.rank == 2 else tf.einsum('nm,bmd->bnd', adjacency, h)
 
 @keras.saving.register_keras_serializable(package='bio_gnn')
-class HyperbolicGraphConv(keras.layers.Layer):
+class HyperbolicGraphConv(_BallLinear):
     "Graph convolution on the ball: exp0(σ(Â log0(x) W + b)), with Â a sparse (normalised) adjacency passed at call time."
-    def __init__(self, units:int, curvature:float=1.0, activation=None, use_bias:bool=True, kernel_initializer='glorot_uniform', **kwargs):
-        super().__init__(**kwargs)
-        if units < 1: raise ValueError(f"units must be >= 1, got {units}.")
-        self.units, self.curvature, self.use_bias = int(units), float(curvature), bool(use_bias)
-        self.activation, self.kernel_initializer = keras.activations.get(activation), keras.initializers.get(kernel_initializer)
-        self.ball = PoincareBall(curvature)
-    def build(self, x_shape, adjacency_shape=None):
-        self.kernel = self.add_weight(shape=(int(x_shape[-1]), self.units), initializer=self.kernel_initializer, name='kernel')
-        self.bias = self.add_weight(shape=(self.units,), initializer='zeros', name='bias') if self.use_bias else None
+    def build(self, x_shape, adjacency_shape=None): super().build(x_shape)    # Keras matches build's arguments to call's by name
+    def compute_output_shape(self, x_shape, adjacency_shape=None): return super().compute_output_shape(x_shape)
     def call(self, x, adjacency):
         B = self.ball
         n = x.shape[-2]
@@ -440,7 +436,3 @@ class HyperbolicGraphConv(keras.layers.Layer):
         if self.use_bias: h = h + tf.convert_to_tensor(self.bias)
         if self.activation is not None: h = self.activation(h)
         return B.expmap0(h)
-    def compute_output_shape(self, x_shape, adjacency_shape=None): return tuple(x_shape[:-1]) + (self.units,)
-    def get_config(self):
-        return {**super().get_config(), 'units': self.units, 'curvature': self.curvature, 'use_bias': self.use_bias,
-                'activation': keras.activations.serialize(self.activation), 'kernel_initializer': keras.initializers.serialize(self.kernel_initializer)}
