@@ -45,9 +45,9 @@ readme: install
 lab: install
 	$(BIN)/jupyter lab --notebook-dir=.
 
-## make docs: the site. Quarto where installed (quarto render, _quarto.yml), else pandoc (bio_gnn.site), then checked in Chromium
+## make docs: the site. Quarto where installed (the executed chapters assembled in _proc/, then quarto render with _quarto.yml), else pandoc (bio_gnn.site), then checked in Chromium
 docs: install
-	@if command -v quarto >/dev/null 2>&1; then quarto render; else $(BIN)/python -m bio_gnn.site build --out _site --check --screenshots figures; fi
+	@if command -v quarto >/dev/null 2>&1; then $(BIN)/python -m bio_gnn.site quarto --out _proc && quarto render _proc && echo "site in _proc/_site"; else $(BIN)/python -m bio_gnn.site build --out _site --check --screenshots figures; fi
 
 bench: install
 	$(BIN)/python bench/knn.py

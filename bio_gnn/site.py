@@ -13,7 +13,7 @@ log = get_logger('site')
 
 # %% auto #0
 __all__ = ['log', 'SITE_CSS', 'TEMPLATE', 'CHROMIUM_ARGS', 'chapters', 'executed_copies', 'notebook_to_markdown', 'build_site',
-           'find_chromium', 'check_site', 'main']
+           'prepare_quarto', 'check_quarto_project', 'find_chromium', 'check_site', 'main']
 
 # %% ../nbs/31_site.ipynb #c007
 def chapters(nbs_dir: Path|None = None) -> list[Path]:
@@ -173,6 +173,48 @@ def build_site(out: str|Path|None = None, nbs_dir: str|Path|None = None, runs_di
     return out
 
 # %% ../nbs/31_site.ipynb #c017
+def prepare_quarto(out: str|Path|None = None, nbs_dir: str|Path|None = None, runs_dir: str|Path|None = None,
+                   fig_dir: str|Path|None = None, use_executed: bool = True) -> Path:
+    "Assemble a Quarto project (`_quarto.yml`, executed chapters in nbs/, methods, bibliography, figures) in `out`; returns it."
+    root = repo_root(); nbs_dir = Path(nbs_dir or root/'nbs'); out = Path(out or root/'_proc'); fig_dir = Path(fig_dir or root/'figures')
+    if not (root/'_quarto.yml').exists(): raise FileNotFoundError(f"{root/'_quarto.yml'} is missing: the Quarto project needs it.")
+    if out.exists(): shutil.rmtree(out)
+    (out/'nbs').mkdir(parents=True)
+    shutil.copy2(root/'_quarto.yml', out/'_quarto.yml')
+    execd = executed_copies(runs_dir) if use_executed else {}
+    for nb in chapters(nbs_dir):
+        src = execd.get(nb.name)
+        if src is not None and src.stat().st_mtime < nb.stat().st_mtime: src = None   # source edited since the run
+        shutil.copy2(src or nb, out/'nbs'/nb.name)
+    for extra in ('methods.qmd', 'references.bib'):
+        if (nbs_dir/extra).exists(): shutil.copy2(nbs_dir/extra, out/'nbs'/extra)
+    if fig_dir.exists(): shutil.copytree(fig_dir, out/'figures')
+    return out
+
+def check_quarto_project(folder: str|Path) -> dict:
+    "Check a Quarto project as far as possible without Quarto; raise listing the problems, else return what it found."
+    import glob, yaml
+    folder = Path(folder); problems = []
+    cfg = yaml.safe_load((folder/'_quarto.yml').read_text())
+    def entries(items):
+        for it in items or []:
+            if isinstance(it, str): yield it
+            elif isinstance(it, dict): yield from entries(it.get('contents'))
+    found = {}
+    for pat in list(cfg.get('project', {}).get('render', [])) + list(entries(cfg.get('website', {}).get('sidebar', {}).get('contents'))):
+        hits = sorted(glob.glob(str(folder/pat)))
+        found[pat] = len(hits)
+        if not hits: problems.append(f"_quarto.yml names {pat!r}, which matches no file")
+    bib = cfg.get('bibliography')
+    if bib and not (folder/bib).exists(): problems.append(f"bibliography {bib} is missing")
+    qmd = folder/'nbs'/'methods.qmd'
+    if qmd.exists():
+        for src in re.findall(r'!\[[^\]]*\]\(([^)\s]+)\)', qmd.read_text(encoding='utf-8')):
+            if not (qmd.parent/src).resolve().exists(): problems.append(f"methods.qmd links {src}, which is not in the project")
+    if problems: raise AssertionError('The Quarto project has problems:\n' + '\n'.join(problems))
+    return found
+
+# %% ../nbs/31_site.ipynb #c020
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic',
                  '--no-first-run', '--disable-component-update', '--disable-sync']
 
@@ -235,14 +277,17 @@ def check_site(folder: str|Path, screenshots: str|Path|None = None) -> dict:
     if rep['problems']: raise AssertionError("Site problems:\n  " + '\n  '.join(rep['problems']))
     return rep
 
-# %% ../nbs/31_site.ipynb #c021
+# %% ../nbs/31_site.ipynb #c024
 def main(argv=None):
-    "Build (and optionally check) the site: `python -m bio_gnn.site build [--out DIR] [--check] [--screenshots DIR]`."
+    "Build (and optionally check) the site: `python -m bio_gnn.site build [--out DIR] [--check] [--screenshots DIR]`, or assemble the Quarto project: `python -m bio_gnn.site quarto [--out DIR]`."
     import argparse
     ap = argparse.ArgumentParser(prog='python -m bio_gnn.site')
-    ap.add_argument('cmd', choices=['build'])
+    ap.add_argument('cmd', choices=['build', 'quarto'])
     ap.add_argument('--out', default=None); ap.add_argument('--check', action='store_true'); ap.add_argument('--screenshots', default=None)
     a = ap.parse_args(argv)
+    if a.cmd == 'quarto':
+        out = prepare_quarto(a.out); found = check_quarto_project(out)
+        print(f"Quarto project in {out} ({sum(found.values())} files matched by _quarto.yml); render it with: quarto render {out}"); return
     out = build_site(a.out)
     print(f"built {len(list(out.glob('*.html')))} pages in {out}")
     if a.check:
