@@ -13,8 +13,9 @@ from .core import get_paths, save_figure, atomic_write, get_logger
 log = get_logger('figures')
 
 # %% auto #0
-__all__ = ['log', 'THESIS', 'load_all_results', 'provenance_caption', 'results_index', 'summary_rows', 'comparison_table',
-           'paper_style', 'paper_figure', 'comparison_figure', 'beside_thesis', 'headline_table', 'build_all']
+__all__ = ['log', 'THESIS', 'TEMPORAL_NAMES', 'load_all_results', 'provenance_caption', 'results_index', 'summary_rows',
+           'comparison_table', 'paper_style', 'paper_figure', 'comparison_figure', 'beside_thesis', 'thesis_tables',
+           'write_thesis_tables', 'headline_table', 'build_all']
 
 # %% ../nbs/20_figures.ipynb #c007
 def load_all_results(results_dir: str|Path|None = None) -> dict[str, dict]:
@@ -54,9 +55,14 @@ def results_index(results: dict[str, dict]) -> pd.DataFrame:
 def summary_rows(rec: dict) -> dict[str, pd.DataFrame]:
     "Every list of {model, metric, mean, sd} rows in `rec['metrics']` (searched two levels deep), by key."
     out = {}
+    def nested(obj):   # {model: {metric: {'mean', 'sd', ...}}}, the form of evaluate.summary_stats tables saved by several chapters
+        return (isinstance(obj, dict) and bool(obj) and all(isinstance(v, dict) and v and all(isinstance(x, dict) and 'mean' in x for x in v.values())
+                                                          for v in obj.values()))
     def visit(obj, key, depth):
         if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj) and {'model', 'metric', 'mean'} <= set(obj[0]):
             out[key] = pd.DataFrame(obj)
+        elif nested(obj):
+            out[key] = pd.DataFrame([{'model': m, 'metric': k, 'mean': x['mean'], 'sd': x.get('sd'), 'n': x.get('n')} for m, v in obj.items() for k, x in v.items()])
         elif isinstance(obj, dict) and depth < 2:
             for k, v in obj.items(): visit(v, f'{key}.{k}' if key else k, depth + 1)
     visit(rec.get('metrics', {}), '', 0)
@@ -120,6 +126,32 @@ def beside_thesis(ours: dict[str, float], system: str, name_map: dict[str, str]|
     return df
 
 # %% ../nbs/20_figures.ipynb #c019
+TEMPORAL_NAMES = {'Simple RNN': 'simple_rnn', 'LSTM': 'lstm', 'BiLSTM': 'bilstm', 'Transformer': 'transformer'}
+
+def thesis_tables(results: dict[str, dict]) -> dict[str, tuple[pd.DataFrame, dict]]:
+    "name -> (table beside the thesis, the result it came from), for every result that has thesis numbers to compare with."
+    out = {}
+    for name, rec in results.items():
+        if name.startswith('temporal_comparison') and 'summary' in summary_rows(rec):
+            s = summary_rows(rec)['summary']
+            out[name] = (beside_thesis(s[s['metric'] == 'accuracy'].set_index('model')['mean'].to_dict(), 'temporal', TEMPORAL_NAMES), rec)
+            n = ((rec['metrics'].get('parameter_counts') or {}).get('thesis_configuration') or {}).get('ours_pytorch_2000_genes')
+            if n and 'temporal_params' not in out:
+                out['temporal_params'] = (beside_thesis({'TemporalCardiacRNN (2,000 inputs)': n}, 'temporal_params'), rec)
+    n = ((results.get('celltype_params') or {}).get('metrics', {}).get('headline') or {}).get('paper_parameters')
+    if n: out['celltype_params'] = (beside_thesis({'EnhancedSpatialGNN (paper config)': n}, 'celltype'), results['celltype_params'])
+    return out
+
+def write_thesis_tables(results: dict[str, dict]) -> list[Path]:
+    "Write every `thesis_tables` table to figures/paper/<name>_vs_thesis_table.md (protocol and provenance below it)."
+    paths = []
+    for name, (tab, rec) in thesis_tables(results).items():
+        p = get_paths().ensure('figures')/'paper'/f'{name}_vs_thesis_table.md'
+        with atomic_write(p) as f: f.write(tab.to_markdown() + f"\n\nProtocol: {tab.attrs['protocol']}.\n\n{provenance_caption(rec)}\n")
+        paths.append(p)
+    return paths
+
+# %% ../nbs/20_figures.ipynb #c022
 def headline_table(results: dict[str, dict]) -> pd.DataFrame:
     "The `metrics['headline']` numbers of every result, one row per (result, metric)."
     rows = [{'result': n, 'metric': k, 'value': v} for n, r in results.items()
