@@ -16,12 +16,12 @@ __all__ = ['log', 'in_test', 'repo_root', 'Paths', 'get_paths', 'get_logger', 'p
            'git_info', 'library_versions', 'peak_memory_mb', 'provenance', 'write_results', 'read_results', 'Timer',
            'save_figure']
 
-# %% ../nbs/00_core.ipynb #c006
+# %% ../nbs/00_core.ipynb #c007
 def in_test() -> bool:
     "True when running under `nbdev_test` (which sets `IN_TEST`) or when `BIO_GNN_TESTING` is set."
     return bool(os.environ.get('IN_TEST')) or bool(os.environ.get('BIO_GNN_TESTING'))
 
-# %% ../nbs/00_core.ipynb #c009
+# %% ../nbs/00_core.ipynb #c010
 def _is_root(p: Path) -> bool:
     ini = p/'settings.ini'
     return ini.is_file() and 'lib_name = bio_gnn' in ini.read_text(encoding='utf-8', errors='ignore')
@@ -36,7 +36,7 @@ def repo_root(start: str|Path|None = None) -> Path:
     raise FileNotFoundError(f"Could not find the bio_gnn repository root above {cands[0]} (no settings.ini with "
                             "`lib_name = bio_gnn`). Run from inside the repository or set BIO_GNN_ROOT.")
 
-# %% ../nbs/00_core.ipynb #c011
+# %% ../nbs/00_core.ipynb #c012
 _TEST_OUT: Path|None = None
 
 @dataclass(frozen=True)
@@ -69,7 +69,7 @@ def get_paths() -> Paths:
     else: out = r
     return Paths(root=r, output=out)
 
-# %% ../nbs/00_core.ipynb #c014
+# %% ../nbs/00_core.ipynb #c015
 def get_logger(name: str = 'bio_gnn') -> logging.Logger:
     "A logger under the `bio_gnn` hierarchy, configured once (stderr, level from `BIO_GNN_LOG_LEVEL`)."
     base = logging.getLogger('bio_gnn')
@@ -83,14 +83,14 @@ def get_logger(name: str = 'bio_gnn') -> logging.Logger:
 
 log = get_logger('core')
 
-# %% ../nbs/00_core.ipynb #c016
+# %% ../nbs/00_core.ipynb #c017
 def progress(iterable: Iterable|None = None, desc: str|None = None, total: int|None = None, disable: bool|None = None, **kw):
     "A tqdm progress bar (auto: widget in notebooks), off when `BIO_GNN_PROGRESS=0`."
     from tqdm.auto import tqdm
     if disable is None: disable = os.environ.get('BIO_GNN_PROGRESS', '1') == '0'
     return tqdm(iterable, desc=desc, total=total, disable=disable, **kw)
 
-# %% ../nbs/00_core.ipynb #c019
+# %% ../nbs/00_core.ipynb #c020
 def _read_mapping(src) -> dict:
     if src is None: return {}
     if isinstance(src, dict): return dict(src)
@@ -122,7 +122,7 @@ def save_config(cfg, path) -> Path:
     with atomic_write(path) as f: f.write(txt)
     return path
 
-# %% ../nbs/00_core.ipynb #c021
+# %% ../nbs/00_core.ipynb #c022
 @contextlib.contextmanager
 def atomic_write(path: str|Path, mode: str = 'w', encoding: str|None = 'utf-8'):
     "Context manager: write to a temporary sibling of `path`, then atomically replace `path`."
@@ -138,7 +138,7 @@ def atomic_write(path: str|Path, mode: str = 'w', encoding: str|None = 'utf-8'):
         if os.path.exists(tmp): os.remove(tmp)
         raise
 
-# %% ../nbs/00_core.ipynb #c024
+# %% ../nbs/00_core.ipynb #c025
 def available_devices() -> list[str]:
     "Device types torch can use here, best first."
     import torch
@@ -161,7 +161,7 @@ def get_device(device: str|None = None, verbose: bool = True):
     if verbose: log.info(f"device: {dev} ({src}; available: {', '.join(avail)})")
     return dev
 
-# %% ../nbs/00_core.ipynb #c027
+# %% ../nbs/00_core.ipynb #c028
 def seed_everything(seed: int = 0, deterministic: bool = False, tensorflow: bool|None = None) -> int:
     "Seed python, numpy, torch and (if imported or `tensorflow=True`) TensorFlow; optionally deterministic kernels."
     if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
@@ -181,7 +181,7 @@ def seed_everything(seed: int = 0, deterministic: bool = False, tensorflow: bool
         if deterministic: tf.config.experimental.enable_op_determinism()
     return seed
 
-# %% ../nbs/00_core.ipynb #c030
+# %% ../nbs/00_core.ipynb #c031
 def tracking_mode(mode: str|None = None) -> str:
     "The wandb mode to use: `mode`, else `WANDB_MODE`, else 'disabled' under tests and 'offline' otherwise."
     m = mode or os.environ.get('WANDB_MODE') or ('disabled' if in_test() else 'offline')
@@ -199,7 +199,7 @@ def init_tracking(project: str = 'bio_gnn', name: str|None = None, config: dict|
     os.environ.setdefault('WANDB_SILENT', 'true')
     return wandb.init(project=project, name=name, config=config or {}, mode=tracking_mode(mode), dir=str(d), reinit='finish_previous', **kw)
 
-# %% ../nbs/00_core.ipynb #c033
+# %% ../nbs/00_core.ipynb #c034
 def git_info(root: Path|None = None) -> dict:
     "The git commit of the repository and whether its tree has uncommitted changes (None outside git)."
     root = root or repo_root()
@@ -265,7 +265,7 @@ def read_results(name: str, results_dir: str|Path|None = None) -> dict:
         raise FileNotFoundError(f"No results file {p}; results there: {have}. Run the notebook that writes {name!r} first.")
     return json.loads(p.read_text(encoding='utf-8'))
 
-# %% ../nbs/00_core.ipynb #c036
+# %% ../nbs/00_core.ipynb #c037
 class Timer:
     "Context manager measuring wall time (`.seconds`)."
     def __enter__(self): self.t0 = time.perf_counter(); self.seconds = None; return self
