@@ -4,10 +4,10 @@
 
 # %% ../nbs/20_figures.ipynb #c004
 from __future__ import annotations
-import json, datetime
+import json
 from pathlib import Path
 import numpy as np, pandas as pd
-import matplotlib; import matplotlib.pyplot as plt
+import matplotlib.pyplot as plt
 from .core import get_paths, save_figure, atomic_write, get_logger
 
 log = get_logger('figures')
@@ -132,8 +132,8 @@ def thesis_tables(results: dict[str, dict]) -> dict[str, tuple[pd.DataFrame, dic
     "name -> (table beside the thesis, the result it came from), for every result that has thesis numbers to compare with."
     out = {}
     for name, rec in results.items():
-        if name.startswith('temporal_comparison') and 'summary' in summary_rows(rec):
-            s = summary_rows(rec)['summary']
+        s = summary_rows(rec).get('summary') if name.startswith('temporal_comparison') else None
+        if s is not None:
             out[name] = (beside_thesis(s[s['metric'] == 'accuracy'].set_index('model')['mean'].to_dict(), 'temporal', TEMPORAL_NAMES), rec)
             n = ((rec['metrics'].get('parameter_counts') or {}).get('thesis_configuration') or {}).get('ours_pytorch_2000_genes')
             if n and 'temporal_params' not in out:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.nn import GATConv, GCNConv, SAGEConv, GINConv
-from ..core import get_logger, seed_everything
+from ..core import get_logger, seed_everything, Timer
 from ..losses import class_weights, FocalLoss, WeightedCrossEntropyLoss
 from ..train import TrainConfig, Trainer, NodeTask, NeighborSubgraphLoader
 from ..evaluate import classification_metrics

@@ -17,7 +17,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GCNConv, MessagePassing
 from torch_geometric.utils import softmax as edge_softmax
 from ..core import atomic_write, get_logger, get_paths, progress, seed_everything
-from ..worm import NEURON_TYPES, Connectome, load_cengen, load_connectome
+from ..worm import NEURON_TYPES, TYPE_COLORS, Connectome, load_cengen, load_connectome
 from ..losses import masked_mse
 from ..train import Task, TrainConfig, Trainer
 from ..evaluate import regression_metrics
@@ -586,9 +586,12 @@ class ConnectomeGATLSTM(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self):
-        "Re-initialise every layer; the last head layer starts at zero, so an untrained model predicts persistence (or 0)."
-        for m in self.modules():
-            if m is not self and hasattr(m, 'reset_parameters'): m.reset_parameters()
+        "Re-initialise every layer with its own scheme (the GAT layers' xavier init included); the last head layer starts at zero, so an untrained model predicts persistence (or 0)."
+        def reset(module):   # a module that resets itself is not descended into: its own scheme wins over its sub-layers' defaults
+            for c in module.children():
+                if hasattr(c, 'reset_parameters'): c.reset_parameters()
+                else: reset(c)
+        reset(self)
         nn.init.zeros_(self.head[-1].weight); nn.init.zeros_(self.head[-1].bias)
 
     def node_inputs(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -758,7 +761,7 @@ def prediction_metrics(pred: np.ndarray, # [n, N] predictions
         cols = windows.neuron_type == t
         if not m[:, cols].any(): continue
         r = regression_metrics(y[:, cols], pred[:, cols], m[:, cols]); r_ref = float(((ref[:, cols] - y[:, cols])**2)[m[:, cols]].mean())
-        per_class.append({'type': t, **r, 'skill_vs_persistence': 1 - r['mse'] / r_ref})
+        per_class.append({'type': t, **r, 'skill_vs_persistence': 1 - r['mse'] / r_ref if r_ref > 0 else float('nan')})
     return {'aggregate': agg, 'per_neuron': per_neuron, 'per_class': pd.DataFrame(per_class)}
 
 # %% ../../nbs/12_connectome.ipynb #c054
@@ -921,7 +924,7 @@ def build_model(name: str, # a key of MODEL_VARIANTS
     seed_everything(seed)
     return ConnectomeGATLSTM(g, **{**size_kw, **MODEL_VARIANTS[name]})
 
-# %% ../../nbs/12_connectome.ipynb #c088
+# %% ../../nbs/12_connectome.ipynb #c089
 def plot_functional_connectome(Fc: np.ndarray, # [N, N] learned functional connectome (pre, post)
                                graph: Data, # its graph (positions, prior weights)
                                n_highlight: int = 30, # strongest changes to highlight each way
@@ -941,7 +944,7 @@ def plot_functional_connectome(Fc: np.ndarray, # [N, N] learned functional conne
     for e, col, lab in [(up, 'tab:red', 'up-weighted'), (down, 'tab:blue', 'down-weighted')]:
         ax.add_collection(LineCollection(seg(e), colors=col, linewidths=0.5 + 2 * np.abs(change[e]) / np.abs(change).max(), alpha=0.8, label=f'{n_highlight} most {lab}'))
     types = np.array(graph.neuron_type)
-    for t, c in {'sensory': '#d95f02', 'inter': '#7570b3', 'motor': '#1b9e77', 'other': '#999999'}.items():
+    for t, c in TYPE_COLORS.items():
         ax.scatter(P[types == t, 1], P[types == t, 2], s=8, c=c, label=t, zorder=3)
     for e in up[:5]: ax.annotate(f"{graph.neurons[s[e]]}→{graph.neurons[d[e]]}", P[d[e], [1, 2]], fontsize=6, color='tab:red')
     ax.autoscale(); ax.set_xlabel('anterior  <-  y  ->  posterior'); ax.set_ylabel('z'); ax.legend(fontsize=7, ncol=3, loc='lower left')
