@@ -538,6 +538,7 @@ def compile_perturbation_model(model:keras.Model, learning_rate:float=1e-2, epoc
     sched = QuantumAnnealer(learning_rate, decay_steps=max(1, epochs), decay_rate=0.1, period=max(2, epochs//4), amplitude=0.5)
     model.compile(optimizer=HyperbolicAdam(sched), loss={'policy': SafeKLDivergence(), 'value': 'mse'},
                   loss_weights={'policy': policy_weight, 'value': value_weight}, metrics={'policy': ['mae'], 'value': ['mae']})
+    model.perturbation_loss_weights = (float(policy_weight), float(value_weight))   # read by train_perturbation_model
     return model
 
 def _masked_losses(out, y_policy, y_value, w, policy_weight, value_weight):
@@ -557,12 +558,14 @@ def train_perturbation_model(model:keras.Model, # compiled (compile_perturbation
                              patience:int=0, # early stopping patience on val_loss, restoring the best weights (0: off)
                              complexity_frequency:int=0, # curriculum: raise complexity every this many epochs (0: off, all training genes)
                              complexity_increment:float=0.25, initial_complexity:float=0.25,
-                             policy_weight:float=1.0, value_weight:float=0.5, # loss weights (KL, MSE)
+                             policy_weight:float|None=None, value_weight:float|None=None, # loss weights (KL, MSE); None: those given to compile_perturbation_model
                              callbacks:list|tuple=(), # further keras callbacks (on_epoch_begin/end, stop_training honoured)
                             ) -> pd.DataFrame:
     "Full-graph training, one optimiser step per epoch on env's curriculum-masked genes, in a compiled tf.function; Keras callbacks honoured; returns the history (loss, val_loss, lr, complexity, ...)."
     if getattr(model, 'optimizer', None) is None: raise ValueError("model is not compiled; call compile_perturbation_model(model, ...) first.")
     if epochs < 1: raise ValueError(f"epochs must be >= 1, got {epochs}.")
+    pw, vw = getattr(model, 'perturbation_loss_weights', (1.0, 0.5))
+    policy_weight = pw if policy_weight is None else policy_weight; value_weight = vw if value_weight is None else value_weight
     cbs = list(callbacks)
     if complexity_frequency: cbs.append(ComplexityScheduler(env, complexity_frequency, complexity_increment, initial=initial_complexity))
     else: env.complexity = 1.0
