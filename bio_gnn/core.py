@@ -13,8 +13,8 @@ import numpy as np
 # %% auto #0
 __all__ = ['log', 'in_test', 'repo_root', 'Paths', 'get_paths', 'get_logger', 'progress', 'load_config', 'save_config',
            'atomic_write', 'available_devices', 'get_device', 'seed_everything', 'tracking_mode', 'init_tracking',
-           'git_info', 'library_versions', 'peak_memory_mb', 'provenance', 'write_results', 'read_results', 'Timer',
-           'save_figure']
+           'git_info', 'library_versions', 'peak_memory_mb', 'provenance', 'write_results', 'read_results',
+           'count_parameters', 'as_dense', 'keep_torch_threads', 'write_h5ad', 'Timer', 'save_figure']
 
 # %% ../nbs/00_core.ipynb #c007
 def in_test() -> bool:
@@ -264,6 +264,48 @@ def read_results(name: str, results_dir: str|Path|None = None) -> dict:
         have = sorted(q.stem for q in p.parent.glob('*.json')) if p.parent.exists() else []
         raise FileNotFoundError(f"No results file {p}; results there: {have}. Run the notebook that writes {name!r} first.")
     return json.loads(p.read_text(encoding='utf-8'))
+
+# %% ../nbs/00_core.ipynb #c041
+def count_parameters(model, # a torch.nn.Module (any device, the meta device included)
+                     trainable_only: bool = True) -> int:
+    "Number of parameters of `model` (only those with `requires_grad` unless `trainable_only=False`)."
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+# %% ../nbs/00_core.ipynb #c043
+def as_dense(X, # ndarray, scipy sparse matrix, np.matrix, pandas object or torch tensor
+             dtype=None) -> np.ndarray:
+    "`X` as a dense numpy array (sparse matrices densified), optionally cast to `dtype`."
+    if hasattr(X, 'toarray'): X = X.toarray()
+    elif hasattr(X, 'to_numpy'): X = X.to_numpy()
+    elif hasattr(X, 'detach'): X = X.detach().cpu().numpy()
+    return np.asarray(X, dtype=dtype)
+
+# %% ../nbs/00_core.ipynb #c045
+@contextlib.contextmanager
+def keep_torch_threads():
+    "Run scanpy/numba code without letting it change the OpenMP or intra-op thread counts torch uses afterwards."
+    import torch
+    from threadpoolctl import threadpool_limits
+    n = torch.get_num_threads()
+    try:
+        with threadpool_limits(limits=n, user_api='openmp'): yield
+    finally:
+        if torch.get_num_threads() != n: torch.set_num_threads(n)
+
+# %% ../nbs/00_core.ipynb #c047
+def write_h5ad(adata, # the AnnData to write
+               path: str|Path, # destination .h5ad
+               **kw) -> Path:
+    "Write `adata` to `path` atomically (a temporary sibling, then a rename): a failed write leaves no half file."
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp.h5ad')
+    try:
+        adata.write_h5ad(tmp, **kw)
+        os.replace(tmp, path)
+    except BaseException:
+        if tmp.exists(): tmp.unlink()
+        raise
+    return path
 
 # %% ../nbs/00_core.ipynb #c037
 class Timer:

@@ -11,8 +11,9 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 # %% auto #0
-__all__ = ['class_weights', 'weighted_cross_entropy', 'WeightedCrossEntropyLoss', 'focal_loss', 'FocalLoss', 'masked_mse',
-           'MaskedMSELoss', 'zinb_log_prob', 'zinb_nll', 'ZINBLoss', 'gaussian_kl', 'GaussianKLLoss']
+__all__ = ['LOSS_NAMES', 'class_weights', 'weighted_cross_entropy', 'WeightedCrossEntropyLoss', 'focal_loss', 'FocalLoss',
+           'masked_mse', 'MaskedMSELoss', 'zinb_log_prob', 'zinb_nll', 'ZINBLoss', 'gaussian_kl', 'GaussianKLLoss',
+           'make_loss']
 
 # %% ../nbs/04_losses.ipynb #c008
 _REDUCTIONS = ('mean', 'sum', 'none')
@@ -251,3 +252,23 @@ class GaussianKLLoss(nn.Module):
     def forward(self, mu_q, logvar_q, mu_p=None, logvar_p=None):
         return gaussian_kl(mu_q, logvar_q, mu_p, logvar_p, sum_dim=self.sum_dim, reduction=self.reduction)
     def extra_repr(self): return f"sum_dim={self.sum_dim}, reduction={self.reduction!r}"
+
+# %% ../nbs/04_losses.ipynb #c043
+LOSS_NAMES = ('focal', 'weighted_ce', 'ce')
+
+def make_loss(name: str, # 'focal', 'weighted_ce' or 'ce'
+              y_train=None, # training labels (class indices), needed for class weights
+              n_classes: int|None = None, # number of classes (default: max(y_train) + 1)
+              gamma: float = 2.0, # focal loss focusing parameter
+              class_weighted: bool = True, # focal: alpha = balanced class weights of y_train
+              alpha: float|None = None, # focal without class weights: scalar alpha (default 1)
+             ) -> nn.Module:
+    "The classification loss `name`, with class weights computed from the training labels where it uses them."
+    if name not in LOSS_NAMES: raise ValueError(f"loss {name!r}; expected one of {LOSS_NAMES}.")
+    if name == 'ce': return WeightedCrossEntropyLoss()
+    weighted = name == 'weighted_ce' or class_weighted
+    if weighted and y_train is None:
+        raise ValueError(f"loss {name!r} with class weights needs y_train (the training labels).")
+    if name == 'weighted_ce': return WeightedCrossEntropyLoss.from_labels(y_train, n_classes)
+    if class_weighted: return FocalLoss(alpha=class_weights(y_train, n_classes), gamma=gamma)
+    return FocalLoss(alpha=1.0 if alpha is None else alpha, gamma=gamma)
