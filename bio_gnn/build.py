@@ -4,13 +4,13 @@
 
 # %% ../nbs/90_build.ipynb #c003
 from __future__ import annotations
-import sys, re, shutil, filecmp, tempfile, subprocess
+import ast, io, sys, re, shutil, filecmp, tempfile, subprocess, tokenize
 from pathlib import Path
 import nbformat
 
 # %% auto #0
 __all__ = ['README_HEADER', 'render_readme', 'readme_path', 'write_readme', 'check_readme', 'check_export', 'summarize_tests',
-           'main']
+           'module_report', 'house_report', 'main']
 
 # %% ../nbs/90_build.ipynb #c004
 from .core import repo_root, atomic_write
@@ -89,15 +89,73 @@ def summarize_tests(log_path: str|Path, status: int) -> int:
     print(f"{len(started) - len([f for f in failed if f.endswith('.ipynb')])} passed, {len(failed)} failed")
     return int(status)
 
+# %% ../nbs/90_build.ipynb #c019
+def _numba_ranges(tree) -> list[tuple[int, int]]:
+    "Line ranges of functions decorated with numba's `njit`/`jit`."
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            decos = [ast.unparse(d) for d in node.decorator_list]
+            if any('jit' in d for d in decos): out.append((node.lineno, node.end_lineno))
+    return out
+
+def _semicolon_lines(src: str) -> list[int]:
+    "Lines holding a `;` statement separator (strings and comments ignored)."
+    toks = tokenize.generate_tokens(io.StringIO(src).readline)
+    return sorted({t.start[0] for t in toks if t.type == tokenize.OP and t.string == ';'})
+
+# %% ../nbs/90_build.ipynb #c020
+def module_report(path: Path) -> dict:
+    "Lines, the largest function (name, length), long lines and `;` chains outside numba kernels of one module."
+    src = Path(path).read_text(encoding='utf-8')
+    tree = ast.parse(src)
+    funcs = [(n.name, n.end_lineno - n.lineno + 1) for n in ast.walk(tree)
+             if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    numba = _numba_ranges(tree)
+    semis = [ln for ln in _semicolon_lines(src) if not any(a <= ln <= b for a, b in numba)]
+    lines = src.splitlines()
+    public = [n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.ClassDef)) and not n.name.startswith('_')]
+    generated = {0} | {i for i, l in enumerate(lines) if l.startswith('# %% ')}   # nbdev's docstring and cell markers
+    for n in tree.body:   # nbdev's __all__, wrapped by nbdev itself
+        if isinstance(n, ast.Assign) and any(getattr(t, 'id', '') == '__all__' for t in n.targets):
+            generated |= set(range(n.lineno - 1, n.end_lineno))
+    long_lines = [i + 1 for i, l in enumerate(lines) if len(l) > 120 and i not in generated]
+    return {'lines': len(lines), 'largest': max(funcs, key=lambda f: f[1], default=('-', 0)),
+            'long_lines': long_lines, 'semicolons': semis, 'public': public}
+
+# %% ../nbs/90_build.ipynb #c022
+_SHARED_NAMES = {'main'}   # command-line entry points: one per module by design
+
+def house_report(lib: Path|None = None, max_lines: int = 500) -> tuple[dict, list[str]]:
+    "Per-module report and the list of findings over the library (`bio_gnn/` by default)."
+    lib = Path(lib or repo_root()/'bio_gnn')
+    mods = {p.relative_to(lib).as_posix(): module_report(p) for p in sorted(lib.rglob('*.py'))
+            if p.name not in ('_modidx.py', '__init__.py') and '__pycache__' not in p.parts}
+    findings, where = [], {}
+    for name, r in mods.items():
+        if r['lines'] > max_lines: findings.append(f"{name}: {r['lines']} lines (over {max_lines}); split it by concern")
+        if r['long_lines']: findings.append(f"{name}: lines over 120 characters at {r['long_lines'][:8]}")
+        if r['semicolons']: findings.append(f"{name}: ';'-chained statements at lines {r['semicolons'][:8]}")
+        for f in r['public']: where.setdefault(f, []).append(name)
+    for f, ms in sorted(where.items()):
+        if len(ms) > 1 and f not in _SHARED_NAMES:
+            findings.append(f"public name {f!r} is defined in {ms}: one job, one place (or say what differs in the name)")
+    return mods, findings
+
 # %% ../nbs/90_build.ipynb #c016
 def main(argv=None):
-    "`python -m bio_gnn.build readme | check-readme | check-export | summarize-tests LOG STATUS`"
+    "`python -m bio_gnn.build readme | check-readme | check-export | house | summarize-tests LOG STATUS`"
     a = list(sys.argv[1:] if argv is None else argv)
     cmd = a[0] if a else ''
     if cmd == 'readme': print(write_readme())
     elif cmd == 'check-readme': check_readme(); print('README.md agrees with nbs/index.ipynb')
     elif cmd == 'check-export': check_export(); print('nbdev_export leaves bio_gnn/ unchanged')
     elif cmd == 'summarize-tests': sys.exit(summarize_tests(a[1], int(a[2])))
-    else: sys.exit(f"usage: python -m bio_gnn.build readme | check-readme | check-export | summarize-tests LOG STATUS (got {a})")
+    elif cmd == 'house':
+        mods, findings = house_report()
+        for m, r in mods.items(): print(f"{m:40s} {r['lines']:4d} lines; largest function {r['largest'][0]} ({r['largest'][1]})")
+        print('\n'.join(findings) or 'no findings')
+        sys.exit(1 if findings else 0)
+    else: sys.exit(f"usage: python -m bio_gnn.build readme | check-readme | check-export | house | summarize-tests LOG STATUS (got {a})")
 
 if __name__ == '__main__' and '__file__' in globals(): main()

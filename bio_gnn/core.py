@@ -13,8 +13,8 @@ import numpy as np
 # %% auto #0
 __all__ = ['log', 'in_test', 'repo_root', 'Paths', 'get_paths', 'get_logger', 'progress', 'load_config', 'save_config',
            'atomic_write', 'available_devices', 'get_device', 'seed_everything', 'tracking_mode', 'init_tracking',
-           'git_info', 'library_versions', 'peak_memory_mb', 'provenance', 'write_results', 'read_results',
-           'count_parameters', 'as_dense', 'keep_torch_threads', 'write_h5ad', 'Timer', 'save_figure']
+           'git_info', 'library_versions', 'peak_memory_mb', 'provenance', 'run_record', 'write_results',
+           'read_results', 'count_parameters', 'as_dense', 'keep_torch_threads', 'write_h5ad', 'Timer', 'save_figure']
 
 # %% ../nbs/00_core.ipynb #c007
 def in_test() -> bool:
@@ -245,13 +245,18 @@ def _jsonable(o):
     if hasattr(o, 'to_dict'): return o.to_dict()
     raise TypeError(f"Cannot write {type(o).__name__} to JSON")
 
+def run_record() -> dict|None:
+    "The pipeline run this process belongs to (profile, overrides, the command that reproduces it), from `BIO_GNN_RUN`."
+    raw = os.environ.get('BIO_GNN_RUN')
+    return json.loads(raw) if raw else None
+
 def write_results(name: str, metrics: dict, params: dict|Any = None, dataset: str|dict|None = None,
                   seeds: list|int|None = None, wall_time_s: float|None = None, device=None, **extra) -> Path:
     "Atomically write `results/<name>.json`: metrics plus provenance. Returns the path."
     if not name or '/' in name: raise ValueError(f"results name must be a plain file stem, got {name!r}.")
     rec = {'name': name, 'metrics': metrics, 'params': asdict(params) if is_dataclass(params) else (params or {}),
            'dataset': dataset, 'seeds': seeds, 'wall_time_s': wall_time_s, 'peak_memory_mb': round(peak_memory_mb(), 1),
-           **extra, 'provenance': provenance(device)}
+           **extra, 'run': run_record(), 'provenance': provenance(device)}
     txt = json.dumps(rec, indent=2, default=_jsonable, allow_nan=False)
     path = get_paths().ensure('results')/f'{name}.json'
     with atomic_write(path) as f: f.write(txt + '\n')

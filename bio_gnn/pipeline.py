@@ -11,8 +11,8 @@ import yaml, nbformat
 
 # %% auto #0
 __all__ = ['log', 'STAGES', 'Stage', 'plan', 'load_profile', 'parse_overrides', 'notebook_parameters', 'stage_parameters',
-           'check_profiles', 'fingerprint', 'StageResult', 'flagged_cells_removed', 'run_pipeline', 'summary_table',
-           'write_summary', 'JupyterServer', 'execute_through_server', 'main']
+           'resolve_parameters', 'format_resolved', 'check_profiles', 'fingerprint', 'StageResult',
+           'flagged_cells_removed', 'run_command', 'run_pipeline', 'stage_summary_table', 'write_summary', 'main']
 
 # %% ../nbs/30_pipeline.ipynb #c004
 from .core import repo_root, get_paths, get_logger, atomic_write
@@ -28,22 +28,29 @@ class Stage:
     depends: tuple = ()   # names of stages that must succeed first
     main: bool = True     # part of `make run` (False: run only with --only)
 
-_SHARED = ('losses', 'train', 'evaluate')
+_SHARED = ('losses', 'evaluate', 'train')
+_WORM = ('worm', 'worm_activity', 'worm_sim')
 STAGES = [
     Stage('core', '00_core.ipynb'),
     Stage('data', '01_data.ipynb'),
-    Stage('worm', '01a_worm.ipynb'),
-    Stage('preprocessing', '02_preprocessing.ipynb', ('data',)),
-    Stage('knn', '03_knn.ipynb', ('data',)),
+    Stage('synthetic', '01a_synthetic.ipynb', ('data',)),
+    Stage('worm', '01b_worm.ipynb'),
+    Stage('worm_activity', '01c_worm_activity.ipynb', ('worm',)),
+    Stage('worm_sim', '01d_worm_sim.ipynb', ('worm', 'worm_activity')),
+    Stage('knn_kernels', '02_knn_kernels.ipynb'),
+    Stage('knn', '02a_knn.ipynb', ('knn_kernels',)),
+    Stage('preprocessing', '03_preprocessing.ipynb', ('data', 'knn')),
     Stage('losses', '04_losses.ipynb'),
-    Stage('train', '05_train.ipynb'),
-    Stage('evaluate', '06_evaluate.ipynb'),
-    Stage('celltype', '10_celltype_gnn.ipynb', ('data', 'preprocessing', 'knn') + _SHARED),
-    Stage('temporal', '11_temporal_rnn.ipynb', ('data',) + _SHARED),
-    Stage('connectome', '12_connectome.ipynb', ('worm',) + _SHARED),
-    Stage('gvae', '13_spatial_gvae.ipynb', ('data', 'preprocessing', 'knn') + _SHARED),
-    Stage('hyperbolic', '14a_hyperbolic.ipynb'),
-    Stage('hyperperturb', '14_hyperperturb.ipynb', ('data', 'hyperbolic', 'evaluate')),
+    Stage('evaluate', '05_evaluate.ipynb', ('knn',)),
+    Stage('train', '06_train.ipynb', ('losses', 'evaluate')),
+    Stage('celltype', '10_celltype_gnn.ipynb', ('synthetic', 'preprocessing') + _SHARED),
+    Stage('temporal', '11_temporal_rnn.ipynb', ('synthetic', 'preprocessing') + _SHARED),
+    Stage('connectome', '12_connectome.ipynb', _WORM + _SHARED),
+    Stage('connectome_readouts', '12a_connectome_readouts.ipynb', ('connectome',)),
+    Stage('gvae', '13_spatial_gvae.ipynb', ('synthetic', 'preprocessing') + _SHARED),
+    Stage('hyperbolic', '14_hyperbolic.ipynb'),
+    Stage('perturb_data', '15_perturb_data.ipynb', ('synthetic', 'preprocessing')),
+    Stage('hyperperturb', '15a_hyperperturb.ipynb', ('perturb_data', 'hyperbolic', 'evaluate')),
     Stage('figures', '20_figures.ipynb'),
     Stage('pipeline', '30_pipeline.ipynb', main=False),
     Stage('site', '31_site.ipynb', main=False),
@@ -119,6 +126,38 @@ def stage_parameters(stage: Stage, profile: dict, overrides, nbs_dir: Path) -> d
     if bad: raise KeyError(f"Unknown parameter(s) {bad} for stage {stage.name!r} ({stage.notebook}); "
                            f"its parameters cell defines: {sorted(valid)}.")
     return params
+
+# %% ../nbs/30_pipeline.ipynb #c033
+def _literal(src: str):
+    "A parameters-cell default as a Python value where it is a literal, else its source text."
+    import ast
+    try: return ast.literal_eval(src)
+    except (ValueError, SyntaxError): return src
+
+def resolve_parameters(profile: str = 'quick', only: list[str]|None = None, overrides: list[str]|None = None,
+                       stages: list[Stage]|None = None, nbs_dir=None, params_dir=None) -> dict:
+    "{stage: {name: (value, source)}} for the planned stages; source is 'notebook', 'profile <p>' or '--param'."
+    nbs_dir = Path(nbs_dir or repo_root()/'nbs')
+    prof = load_profile(profile, params_dir or nbs_dir/'params')
+    ovr = parse_overrides(overrides)
+    out = {}
+    for s in plan(stages or STAGES, only):
+        given = stage_parameters(s, prof, ovr, nbs_dir)
+        from_cli = {k for st, k, _ in ovr if k in given and (st == s.name or st is None)}
+        res = {k: (_literal(v), 'notebook') for k, v in notebook_parameters(nbs_dir/s.notebook).items()}
+        for k, v in given.items(): res[k] = (v, '--param' if k in from_cli else f'profile {profile}')
+        out[s.name] = res
+    return out
+
+def format_resolved(resolved: dict) -> str:
+    "The resolved parameters as YAML, each value commented with its source."
+    lines = []
+    for stage, params in resolved.items():
+        lines.append(f'{stage}:')
+        for k, (v, src) in params.items():
+            val = yaml.safe_dump(v, default_flow_style=True, width=10**6).strip().removesuffix('...').strip()
+            lines.append(f'  {k}: {val}  # {src}')
+    return '\n'.join(lines)
 
 # %% ../nbs/30_pipeline.ipynb #c015
 def check_profiles(params_dir=None, nbs_dir=None, stages=STAGES) -> list[str]:
@@ -204,46 +243,81 @@ def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: s
     res.results = sorted(str(p) for p in new); res.headline = _headline(sorted(new))
     return res
 
+def run_command(profile: str, only=None, overrides=None, flags=()) -> str:
+    "The `bio_gnn run` command line that reproduces a run with these settings."
+    parts = ['bio_gnn run', f'--profile {profile}'] + ([f"--only {' '.join(only)}"] if only else [])
+    parts += [f'--param {o}' for o in overrides or []] + ([f"--flags {' '.join(flags)}"] if flags else [])
+    return ' '.join(parts)
+
+def _run_env(record: dict, out_dir: Path) -> dict:
+    "Environment for the stage kernels: outputs into the run's folder, the run's settings for `write_results`."
+    keys = ('profile', 'only', 'overrides', 'command', 'run_dir')
+    return {'BIO_GNN_OUTPUT_DIR': str(out_dir), 'BIO_GNN_RUN': json.dumps({k: record[k] for k in keys}, default=str)}
+
 def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides: list[str]|None = None,
                  resume: bool = False, run_dir: str|Path|None = None, stages: list[Stage]|None = None,
                  nbs_dir: str|Path|None = None, params_dir: str|Path|None = None, kernel: str = 'python3',
                  timeout: int|None = None, flags: list[str]|tuple = ()) -> list[StageResult]:
-    "Execute the pipeline's notebooks with papermill (cells flagged `#| slow` etc. only if in `flags`); one `StageResult` per stage."
-    paths = get_paths(); stages = stages or STAGES
+    "Execute the pipeline's notebooks with papermill into a run folder; one `StageResult` per stage."
+    paths = get_paths()
+    stages = stages or STAGES
     nbs_dir = Path(nbs_dir or paths.root/'nbs').resolve()
     prof = load_profile(profile, params_dir or nbs_dir/'params')
     ovr = parse_overrides(overrides)
     todo = plan(stages, only)
     params = {s.name: stage_parameters(s, prof, ovr, nbs_dir) for s in todo}   # validate everything before running
     stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-    run_dir = Path(run_dir or paths.ensure('runs')/f'{stamp}-{profile}'); run_dir.mkdir(parents=True, exist_ok=True)
+    run_dir = Path(run_dir or paths.ensure('runs')/f'{stamp}-{profile}')
+    run_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = Path(os.environ.get('BIO_GNN_OUTPUT_DIR') or run_dir).resolve()
+    record = {'profile': profile, 'only': only, 'overrides': list(overrides or []), 'flags': list(flags),
+              'command': run_command(profile, only, overrides, flags), 'run_dir': str(run_dir),
+              'output_dir': str(out_dir), 'parameters': params}
+    with atomic_write(run_dir/'run.json') as f: json.dump(record, f, indent=1, default=str)
     state_path = run_dir.parent/'state.json'
     state = json.loads(state_path.read_text()) if state_path.exists() else {}
     results: dict[str, StageResult] = {}
     log.info(f"pipeline: profile {profile!r}, stages {[s.name for s in todo]}, run folder {run_dir}")
-    for s in todo:
-        fp = fingerprint(nbs_dir/s.notebook, {**params[s.name], '_flags': sorted(flags)}, paths.root/'bio_gnn')
-        failed_deps = [d for d in s.depends if d in results and results[d].status != 'ok']
-        prev = state.get(s.name, {})
-        if failed_deps:
-            r = StageResult(s.name, 'skipped', reason=f"depends on {', '.join(failed_deps)}, which did not succeed", fingerprint=fp)
-        elif resume and prev.get('fingerprint') == fp and prev.get('status') == 'ok' and all(Path(p).exists() for p in prev.get('results', [])):
-            r = StageResult(s.name, 'ok', reason=f"current: unchanged since {prev.get('run_dir')} (--resume)", output=prev.get('output', ''),
-                            results=prev.get('results', []), headline=prev.get('headline', {}), fingerprint=fp)
-        else:
-            log.info(f"running {s.name} ({s.notebook}) with {params[s.name] or 'its defaults'}")
-            r = _run_one(s, params[s.name], nbs_dir, run_dir, kernel, timeout, paths.results, flags); r.fingerprint = fp
-            log.info(f"{s.name}: {r.status} in {r.seconds:.1f}s {r.reason}")
-            if r.status == 'ok': state[s.name] = {**asdict(r), 'run_dir': str(run_dir)}
-            else: state.pop(s.name, None)
-            with atomic_write(state_path) as f: json.dump(state, f, indent=1)
-        results[s.name] = r
+    env = _run_env(record, out_dir)
+    saved_env = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        for s in todo:
+            results[s.name] = _run_stage(s, params[s.name], results, state, state_path, resume, nbs_dir, run_dir,
+                                         kernel, timeout, out_dir/'results', flags, paths.root)
+    finally:
+        for k, v in saved_env.items():
+            if v is None: os.environ.pop(k, None)
+            else: os.environ[k] = v
     out = list(results.values())
     write_summary(out, run_dir, profile)
     return out
 
+def _run_stage(s: Stage, params: dict, results: dict, state: dict, state_path: Path, resume: bool, nbs_dir: Path,
+               run_dir: Path, kernel: str, timeout, results_dir: Path, flags, root: Path) -> StageResult:
+    "Run (or skip, with the reason) one stage, updating the `--resume` state."
+    fp = fingerprint(nbs_dir/s.notebook, {**params, '_flags': sorted(flags)}, root/'bio_gnn')
+    failed_deps = [d for d in s.depends if d in results and results[d].status != 'ok']
+    prev = state.get(s.name, {})
+    if failed_deps:
+        reason = f"depends on {', '.join(failed_deps)}, which did not succeed"
+        return StageResult(s.name, 'skipped', reason=reason, fingerprint=fp)
+    current = prev.get('fingerprint') == fp and prev.get('status') == 'ok'
+    if resume and current and all(Path(p).exists() for p in prev.get('results', [])):
+        return StageResult(s.name, 'ok', reason=f"current: unchanged since {prev.get('run_dir')} (--resume)",
+                           output=prev.get('output', ''), results=prev.get('results', []),
+                           headline=prev.get('headline', {}), fingerprint=fp)
+    log.info(f"running {s.name} ({s.notebook}) with {params or 'its defaults'}")
+    r = _run_one(s, params, nbs_dir, run_dir, kernel, timeout, results_dir, flags)
+    r.fingerprint = fp
+    log.info(f"{s.name}: {r.status} in {r.seconds:.1f}s {r.reason}")
+    if r.status == 'ok': state[s.name] = {**asdict(r), 'run_dir': str(run_dir)}
+    else: state.pop(s.name, None)
+    with atomic_write(state_path) as f: json.dump(state, f, indent=1)
+    return r
+
 # %% ../nbs/30_pipeline.ipynb #c021
-def summary_table(results: list[StageResult]) -> str:
+def stage_summary_table(results: list[StageResult]) -> str:
     "A markdown table: stage, status, seconds, headline metrics, note."
     rows = ['| stage | status | seconds | headline | note |', '|---|---|---:|---|---|']
     for r in results:
@@ -255,108 +329,7 @@ def write_summary(results: list[StageResult], run_dir: Path, profile: str) -> No
     "Write summary.json and summary.md into the run folder, atomically."
     with atomic_write(Path(run_dir)/'summary.json') as f:
         json.dump({'profile': profile, 'stages': [asdict(r) for r in results]}, f, indent=1)
-    with atomic_write(Path(run_dir)/'summary.md') as f: f.write(summary_table(results) + '\n')
-
-# %% ../nbs/30_pipeline.ipynb #c025
-class JupyterServer:
-    "A headless `jupyter server` rooted at `root` on a free local port with a random token (a context manager)."
-    def __init__(self, root, startup_timeout: float = 90):
-        self.root, self.startup_timeout = Path(root).resolve(), startup_timeout
-        self.proc = None
-
-    def __enter__(self):
-        import secrets, socket, urllib.request
-        with socket.socket() as s: s.bind(('127.0.0.1', 0)); self.port = s.getsockname()[1]
-        self.token = secrets.token_hex(16)
-        self.log_path = Path(tempfile.mkdtemp(prefix='jupyter_server_'))/'server.log'
-        self._log = open(self.log_path, 'w')
-        cmd = [sys.executable, '-m', 'jupyter_server', '--no-browser', '--ServerApp.ip=127.0.0.1', f'--ServerApp.port={self.port}',
-               '--ServerApp.port_retries=0', f'--ServerApp.root_dir={self.root}', f'--IdentityProvider.token={self.token}']
-        if hasattr(os, 'geteuid') and os.geteuid() == 0: cmd.append('--allow-root')    # containers and CI often run as root
-        self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)
-        t0 = time.time()
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter server exited with status {self.proc.returncode} before it answered; its log:\n{self.log_tail()}")
-            try:
-                self.api('GET', 'api/status'); return self
-            except OSError:
-                if time.time() - t0 > self.startup_timeout:
-                    self.__exit__(None, None, None)
-                    raise TimeoutError(f"jupyter server did not answer within {self.startup_timeout:.0f} s; its log:\n{self.log_tail()}")
-                time.sleep(0.3)
-
-    def __exit__(self, *exc):
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try: self.proc.wait(15)
-            except subprocess.TimeoutExpired: self.proc.kill(); self.proc.wait()
-        self._log.close()
-
-    def log_tail(self, n: int = 30) -> str:
-        return '\n'.join(self.log_path.read_text(errors='replace').splitlines()[-n:])
-
-    @property
-    def url(self) -> str: return f'http://127.0.0.1:{self.port}/'
-
-    def api(self, method: str, path: str, body=None, timeout: float = 30):
-        "Call the server's REST API; returns the decoded JSON (None for an empty reply)."
-        import urllib.request
-        req = urllib.request.Request(self.url + path.lstrip('/'), method=method, data=None if body is None else json.dumps(body).encode(),
-                                     headers={'Authorization': f'token {self.token}', 'Content-Type': 'application/json'})
-        with urllib.request.urlopen(req, timeout=timeout) as r:
-            raw = r.read()
-        return json.loads(raw) if raw else None
-
-def _skip_cell(src: str) -> bool: return ('nbdev_' + 'export(') in src   # as nbdev_test: never rewrite the library from a test
-
-def _msg(msg_type: str, content: dict, session: str) -> dict:
-    import uuid
-    return {'header': {'msg_id': uuid.uuid4().hex, 'msg_type': msg_type, 'username': 'bio_gnn', 'session': session,
-                       'date': datetime.datetime.now(datetime.timezone.utc).isoformat(), 'version': '5.3'},
-            'parent_header': {}, 'metadata': {}, 'content': content, 'channel': 'shell', 'buffers': []}
-
-def execute_through_server(server: JupyterServer, path: str, # notebook path relative to the server's root
-                           out_path: str|None = None, # where the server saves the executed notebook (relative); None: not saved
-                           cell_timeout: float = 600, kernel_name: str = 'python3'):
-    "Execute the notebook at `path` through `server` (contents API, a kernel, its websocket) as JupyterLab does; returns the executed notebook. A cell error raises after the notebook (with the error) is saved."
-    import urllib.parse, websocket
-    model = server.api('GET', f'api/contents/{urllib.parse.quote(path)}?content=1&type=notebook')
-    nb = nbformat.from_dict(model['content'])
-    sess = server.api('POST', 'api/sessions', {'path': path, 'name': Path(path).name, 'type': 'notebook', 'kernel': {'name': kernel_name}})
-    kernel = sess['kernel']     # a session, as JupyterLab opens one: the kernel starts in the notebook's folder
-    ws = websocket.create_connection(f"ws://127.0.0.1:{server.port}/api/kernels/{kernel['id']}/channels?token={server.token}", timeout=cell_timeout)
-    session, error, n = datetime.datetime.now().strftime('%H%M%S%f'), None, 0
-    try:
-        for cell in nb.cells:
-            if cell.cell_type != 'code' or not cell.source.strip() or _skip_cell(cell.source): continue
-            req = _msg('execute_request', {'code': cell.source, 'silent': False, 'store_history': True, 'user_expressions': {},
-                                           'allow_stdin': False, 'stop_on_error': True}, session)
-            ws.send(json.dumps(req))
-            outputs, replied, idle = [], None, False
-            while replied is None or not idle:
-                m = json.loads(ws.recv())
-                if m.get('parent_header', {}).get('msg_id') != req['header']['msg_id']: continue
-                t, c = m['msg_type'], m['content']
-                if t == 'execute_reply': replied = c
-                elif t == 'status': idle = c['execution_state'] == 'idle'
-                elif t == 'stream':
-                    if outputs and outputs[-1].output_type == 'stream' and outputs[-1].name == c['name']: outputs[-1].text += c['text']
-                    else: outputs.append(nbformat.v4.new_output('stream', name=c['name'], text=c['text']))
-                elif t in ('execute_result', 'display_data'):
-                    kw = {'execution_count': c.get('execution_count')} if t == 'execute_result' else {}
-                    outputs.append(nbformat.v4.new_output(t, data=c['data'], metadata=c.get('metadata', {}), **kw))
-                elif t == 'error': outputs.append(nbformat.v4.new_output('error', ename=c['ename'], evalue=c['evalue'], traceback=c['traceback']))
-            cell.outputs, cell.execution_count = outputs, replied.get('execution_count'); n += 1
-            if replied.get('status') == 'error':
-                error = f"cell {n} of {path} raised {replied.get('ename')}: {replied.get('evalue')}"; break
-    finally:
-        ws.close()
-        server.api('DELETE', f"api/sessions/{sess['id']}")     # shuts the kernel down
-    if out_path is not None:
-        server.api('PUT', f'api/contents/{urllib.parse.quote(out_path)}', {'type': 'notebook', 'format': 'json', 'content': nb})
-    if error: raise RuntimeError(error + (f' (executed notebook saved to {out_path})' if out_path else ''))
-    return nb
+    with atomic_write(Path(run_dir)/'summary.md') as f: f.write(stage_summary_table(results) + '\n')
 
 # %% ../nbs/30_pipeline.ipynb #c029
 def main(argv: list[str]|None = None) -> int:
@@ -364,21 +337,29 @@ def main(argv: list[str]|None = None) -> int:
     ap = argparse.ArgumentParser(prog='bio_gnn', description='Run bio_gnn notebooks with papermill.')
     sub = ap.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run', help='execute the pipeline notebooks')
-    r.add_argument('--profile', default='quick', help='nbs/params/<profile>.yaml (quick | paper)')
+    r.add_argument('--profile', default='quick', help='nbs/params/<profile>.yaml (quick | cpu | paper)')
     r.add_argument('--only', nargs='+', help='run only these stages')
     r.add_argument('--param', action='append', default=[], help='[stage.]key=value override (repeatable)')
     r.add_argument('--resume', action='store_true', help='skip stages whose outputs are current')
     r.add_argument('--out', help='run folder (default runs/<timestamp>-<profile>)')
     r.add_argument('--timeout', type=int, default=None, help='per-cell timeout in seconds')
-    r.add_argument('--flags', nargs='*', default=[], help="also run cells flagged with these nbdev test flags (e.g. slow); as nbdev_test, they are skipped by default")
+    r.add_argument('--flags', nargs='*', default=[],
+                   help="also run cells flagged with these nbdev test flags (e.g. slow); skipped by default")
+    r.add_argument('--dry-run', action='store_true', help='print the resolved parameters of each stage; run nothing')
     sub.add_parser('list', help='list the stages')
     a = ap.parse_args(argv)
     if a.cmd == 'list':
-        for s in STAGES: print(f"{s.name:15s} {s.notebook:28s} depends: {', '.join(s.depends) or '-'}{'' if s.main else '  (not in the main run)'}")
+        for s in STAGES:
+            deps = ', '.join(s.depends) or '-'
+            print(f"{s.name:20s} {s.notebook:30s} depends: {deps}{'' if s.main else '  (not in the main run)'}")
+        return 0
+    if a.dry_run:
+        print(f"# {run_command(a.profile, a.only, a.param, a.flags)}")
+        print(format_resolved(resolve_parameters(a.profile, a.only, a.param)))
         return 0
     t0 = time.time()
     res = run_pipeline(a.profile, only=a.only, overrides=a.param, resume=a.resume, run_dir=a.out, timeout=a.timeout, flags=a.flags)
-    print('\n' + summary_table(res))
+    print('\n' + stage_summary_table(res))
     print(f"\n{sum(r.status == 'ok' for r in res)} of {len(res)} stages ok in {time.time() - t0:.0f} s; "
           f"executed notebooks and logs in {Path(res[0].log).parent if res and res[0].log else 'runs/'}")
     return 0 if all(r.status == 'ok' for r in res) else 1
