@@ -4,7 +4,8 @@
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c003
 from __future__ import annotations
-import math, threading, time, warnings
+import copy, warnings
+from dataclasses import dataclass, asdict
 from typing import Any, Sequence
 import numpy as np
 import pandas as pd
@@ -13,22 +14,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import Data
-from torch_geometric.nn import GATConv, GCNConv, SAGEConv, GINConv
-from ..core import get_logger, seed_everything, Timer
-from ..losses import class_weights, FocalLoss, WeightedCrossEntropyLoss
-from ..train import TrainConfig, Trainer, NodeTask, NeighborSubgraphLoader
-from ..evaluate import classification_metrics
+from torch_geometric.nn import GATConv, GCNConv
+from torch_geometric.nn.models import GCN, GraphSAGE, GIN, MLP
+from ..core import get_logger, seed_everything, Timer, load_config, count_parameters, as_dense, keep_torch_threads
+from ..losses import make_loss
+from ..train import TrainConfig, Trainer, NodeTask
+from ..evaluate import classification_metrics, fit_linear_baseline
 from .. import knn as knn_lib
 
 log = get_logger('celltype')
 
 # %% auto #0
-__all__ = ['log', 'CELLTYPE_CONFIGS', 'PAPER_IN_DIM', 'PAPER_N_CLASSES', 'THESIS_N_PARAMS', 'MODEL_NAMES', 'GRAPH_MODELS',
-           'PBMC68K_MARKERS', 'EnhancedSpatialGNN', 'build_celltype_model', 'parameter_table', 'count_parameters',
-           'GraphBaseline', 'MLPClassifier', 'make_torch_model', 'fit_linear_baseline', 'smart_oversample',
-           'cell_inputs', 'knn_edges', 'knn_to_reference', 'build_cell_graph', 'make_loss', 'train_node_model',
-           'model_label', 'run_celltype_split', 'integrated_gradients', 'class_attributions', 'marker_agreement',
-           'attention_by_class', 'PeakRSS', 'time_minibatch_epoch', 'scaling_point']
+__all__ = ['log', 'EnhancedSpatialGNN', 'CELLTYPE_CONFIGS', 'PAPER_IN_DIM', 'PAPER_N_CLASSES', 'THESIS_N_PARAMS', 'GAT_FIELDS',
+           'PYG_GRAPH_BASELINES', 'GAT_VARIANTS', 'MODEL_NAMES', 'GRAPH_MODELS', 'LINEAR_MODELS',
+           'ResidualGATClassifier', 'CelltypeConfig', 'celltype_config', 'build_celltype_model', 'parameter_table',
+           'count_config_parameters', 'make_torch_model', 'uses_graph', 'dense_features', 'smart_oversample',
+           'cell_inputs', 'knn_edges', 'knn_to_reference', 'build_cell_graph', 'train_node_model', 'model_label',
+           'fit_torch_on_split', 'fit_linear_on_split', 'run_celltype_split']
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c007
 def _sparse_linear(lin: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -37,11 +39,11 @@ def _sparse_linear(lin: nn.Linear, x: torch.Tensor) -> torch.Tensor:
     out = torch.sparse.mm(x, lin.weight.t())
     return out + lin.bias if lin.bias is not None else out
 
-class EnhancedSpatialGNN(nn.Module):
-    "Input projection, residual multi-head GATConv blocks with GELU, and a hidden->128->classes head (the thesis's model)."
+class ResidualGATClassifier(nn.Module):
+    "Input projection, residual multi-head GATConv blocks with GELU, and a hidden->128->classes head."
     def __init__(self, in_dim: int, # input features (genes or PCs)
                  n_classes: int, # cell types
-                 hidden_dims: Sequence[int] = (64, 32, 32), # h0 (input projection) then one GAT block per further entry
+                 hidden: Sequence[int] = (64, 32, 32), # h0 (input projection), then one GAT block per further width
                  heads: int = 8, # attention heads per block, averaged (concat=False)
                  dropout: float = 0.3, # attention and feature dropout of the blocks
                  head_hidden: int = 128, # width of the classifier head
@@ -49,18 +51,21 @@ class EnhancedSpatialGNN(nn.Module):
                  residual: bool = True, # residual connections around each block
                  conv: str = 'gat'): # 'gat' (GATConv) or 'gcn' (GCNConv: the no-attention ablation)
         super().__init__()
-        hidden_dims = tuple(int(h) for h in hidden_dims)
-        if len(hidden_dims) < 2: raise ValueError(f"hidden_dims={hidden_dims}: need at least two widths (the input projection's and one GAT block's).")
+        hidden = tuple(int(h) for h in hidden)
+        if len(hidden) < 2:
+            raise ValueError(f"hidden={hidden}: need at least two widths (the input projection's and one GAT block's).")
         if conv not in ('gat', 'gcn'): raise ValueError(f"conv={conv!r}; expected 'gat' or 'gcn'.")
-        if in_dim < 1 or n_classes < 2: raise ValueError(f"in_dim={in_dim}, n_classes={n_classes}: expected in_dim >= 1 and n_classes >= 2.")
-        self.in_dim, self.n_classes, self.hidden_dims, self.heads = in_dim, n_classes, hidden_dims, heads
+        if in_dim < 1 or n_classes < 2:
+            raise ValueError(f"in_dim={in_dim}, n_classes={n_classes}: expected in_dim >= 1 and n_classes >= 2.")
+        self.in_dim, self.n_classes, self.hidden, self.heads = in_dim, n_classes, hidden, heads
         self.dropout, self.residual, self.conv_kind = dropout, residual, conv
-        self.input_proj = nn.Linear(in_dim, hidden_dims[0])
+        self.input_proj = nn.Linear(in_dim, hidden[0])
         self.convs, self.res = nn.ModuleList(), nn.ModuleList()
-        for a, b in zip(hidden_dims[:-1], hidden_dims[1:]):
-            self.convs.append(GATConv(a, b, heads=heads, concat=False, dropout=dropout) if conv == 'gat' else GCNConv(a, b))
-            self.res.append((nn.Identity() if a == b else nn.Linear(a, b, bias=False)) if residual else nn.Identity())
-        self.head = nn.Sequential(nn.Linear(hidden_dims[-1], head_hidden), nn.ReLU(), nn.Dropout(head_dropout),
+        for a, b in zip(hidden[:-1], hidden[1:]):
+            block = GATConv(a, b, heads=heads, concat=False, dropout=dropout) if conv == 'gat' else GCNConv(a, b)
+            self.convs.append(block)
+            self.res.append(nn.Linear(a, b, bias=False) if residual and a != b else nn.Identity())
+        self.head = nn.Sequential(nn.Linear(hidden[-1], head_hidden), nn.ReLU(), nn.Dropout(head_dropout),
                                   nn.Linear(head_hidden, n_classes))
         self._attention = None
 
@@ -83,26 +88,78 @@ class EnhancedSpatialGNN(nn.Module):
     @torch.no_grad()
     def attention(self, x: torch.Tensor, edge_index: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         "Per GAT layer, (edge_index with self-loops [2, E], attention [E, heads]) in eval mode."
-        if self.conv_kind != 'gat': raise ValueError("attention() needs conv='gat'; this model uses GCNConv, which has no attention.")
-        was = self.training; self.eval(); self._attention = []
-        try: self(x, edge_index); return self._attention
-        finally: self._attention = None; self.train(was)
+        if self.conv_kind != 'gat':
+            raise ValueError("attention() needs conv='gat'; this model uses GCNConv, which has no attention.")
+        was_training = self.training
+        self.eval()
+        self._attention = []
+        try:
+            self(x, edge_index)
+            return self._attention
+        finally:
+            self._attention = None
+            self.train(was_training)
+
+# The thesis's name (it reads as a model of physical space; the graph is a k-NN graph of cells in an expression
+# embedding): the descriptive name comes first, and this alias stays for readers of the thesis and their code.
+EnhancedSpatialGNN = ResidualGATClassifier
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c011
-CELLTYPE_CONFIGS = {
-    'paper': dict(hidden_dims=(2048, 1024, 512, 256), heads=8, dropout=0.3, head_hidden=128, head_dropout=0.5),
-    'quick': dict(hidden_dims=(64, 32, 32), heads=8, dropout=0.3, head_hidden=128, head_dropout=0.5),
-}
+@dataclass
+class CelltypeConfig:
+    "Every hyperparameter of the cell-type chapter: the residual GAT, the baselines, inputs, graph and training."
+    hidden: tuple = (64, 32, 32)       # GAT: input projection width, then one GAT block per further width
+    heads: int = 8                     # GAT: attention heads per block (averaged)
+    dropout: float = 0.3               # GAT: attention and feature dropout of the blocks
+    head_hidden: int = 128             # GAT: width of the classifier head
+    head_dropout: float = 0.5          # GAT: dropout inside the head
+    residual: bool = True              # GAT: residual connections around each block
+    conv: str = 'gat'                  # GAT: 'gat', or 'gcn' (GCNConv blocks: the no-attention ablation)
+    baseline_hidden: int = 64          # PyG GCN / GraphSAGE / GIN: hidden width
+    baseline_layers: int = 2           # PyG GCN / GraphSAGE / GIN: message-passing layers
+    baseline_dropout: float = 0.5      # PyG baselines and MLP: dropout after each hidden layer
+    mlp_hidden: tuple = (128, 64)      # PyG MLP: hidden widths
+    models: tuple = ('gat', 'gcn', 'sage', 'gin', 'mlp', 'logreg', 'svm')   # models one split trains
+    settings: tuple = ('transductive', 'inductive')                        # graph settings of the graph models
+    input_kind: str = 'dense'          # model inputs: 'dense' (expression), 'pca' or 'sparse' (counts data only)
+    graph_rep: str = 'pca'             # embedding the k-NN graph is built on: 'pca' or 'umap'
+    k: int = 15                        # neighbours of the k-NN graph
+    n_pcs: int = 50                    # principal components
+    n_hvg: int = 2000                  # highly variable genes (counts data)
+    loss: str = 'focal'                # bio_gnn.losses.make_loss: 'focal' (class-weighted, γ 2), 'weighted_ce', 'ce'
+    oversample: bool|dict = True       # smart oversampling of training cells (a dict: smart_oversample arguments)
+    epochs: int = 200                  # epoch cap of every torch model
+    patience: int|None = 30            # early-stopping patience on validation macro-F1 (None: none)
+    lr: float = 5e-3                   # AdamW learning rate
+    weight_decay: float = 5e-4         # AdamW weight decay
+    linear_Cs: tuple = (0.001, 0.01, 0.1, 1.0)   # C grid of the tuned logistic regression and linear SVM
+    wandb_mode: str|None = 'disabled'  # tracking of the torch fits
+
+# %% ../../nbs/10_celltype_gnn.ipynb #c011b
+CELLTYPE_CONFIGS = {'quick': CelltypeConfig(), 'paper': CelltypeConfig(hidden=(2048, 1024, 512, 256))}
 PAPER_IN_DIM, PAPER_N_CLASSES, THESIS_N_PARAMS = 28991, 11, 74_906_380
 
-def build_celltype_model(config: str|dict, # a name in CELLTYPE_CONFIGS or a dict of EnhancedSpatialGNN arguments
-                         in_dim: int, n_classes: int, **overrides) -> EnhancedSpatialGNN:
-    "An `EnhancedSpatialGNN` from a named configuration (plus overrides)."
-    if isinstance(config, str):
-        if config not in CELLTYPE_CONFIGS: raise KeyError(f"Unknown configuration {config!r}; known: {sorted(CELLTYPE_CONFIGS)}.")
-        config = CELLTYPE_CONFIGS[config]
-    return EnhancedSpatialGNN(in_dim, n_classes, **{**config, **overrides})
+def celltype_config(config: CelltypeConfig|str|dict|None = None, # a config, a CELLTYPE_CONFIGS name, a dict or a file
+                    **overrides) -> CelltypeConfig:
+    "The `CelltypeConfig` of `config` (default 'quick') with `overrides`, loaded with `bio_gnn.core.load_config`."
+    if config is None or isinstance(config, str):
+        name = config or 'quick'
+        if name not in CELLTYPE_CONFIGS:
+            raise KeyError(f"Unknown configuration {name!r}; known: {sorted(CELLTYPE_CONFIGS)}.")
+        config = CELLTYPE_CONFIGS[name]
+    if isinstance(config, CelltypeConfig): config = asdict(config)
+    return load_config(CelltypeConfig, config, **overrides)
 
+# %% ../../nbs/10_celltype_gnn.ipynb #c011d
+GAT_FIELDS = ('hidden', 'heads', 'dropout', 'head_hidden', 'head_dropout', 'residual', 'conv')
+
+def build_celltype_model(config: CelltypeConfig|str|dict|None, # see celltype_config
+                         in_dim: int, n_classes: int, **overrides) -> ResidualGATClassifier: # overrides: config fields
+    "The residual GAT of a configuration (plus overrides of its fields)."
+    cfg = celltype_config(config, **overrides)
+    return ResidualGATClassifier(in_dim, n_classes, **{f: getattr(cfg, f) for f in GAT_FIELDS})
+
+# %% ../../nbs/10_celltype_gnn.ipynb #c011f
 def parameter_table(model: nn.Module) -> pd.DataFrame:
     "Parameters per top-level component (and in total) of `model`."
     rows = {}
@@ -110,99 +167,63 @@ def parameter_table(model: nn.Module) -> pd.DataFrame:
         parts = name.split('.')
         key = '.'.join(parts[:2]) if parts[0] in ('convs', 'res') else parts[0]
         rows[key] = rows.get(key, 0) + p.numel()
-    df = pd.DataFrame({'parameters': rows}); df.loc['total'] = int(df['parameters'].sum())
+    df = pd.DataFrame({'parameters': rows})
+    df.loc['total'] = int(df['parameters'].sum())
     return df
 
-def count_parameters(config: str|dict = 'paper', in_dim: int = PAPER_IN_DIM, n_classes: int = PAPER_N_CLASSES, **overrides) -> int:
-    "Number of learnable parameters of a configuration, counted on the meta device (no memory allocated)."
-    with torch.device('meta'): m = build_celltype_model(config, in_dim, n_classes, **overrides)
-    return sum(p.numel() for p in m.parameters())
+# %% ../../nbs/10_celltype_gnn.ipynb #c011g
+def count_config_parameters(config: CelltypeConfig|str|dict = 'paper', # see celltype_config
+                            in_dim: int = PAPER_IN_DIM, n_classes: int = PAPER_N_CLASSES, **overrides) -> int:
+    "Learnable parameters of a configuration's GAT, counted on the meta device (no memory allocated)."
+    with torch.device('meta'): model = build_celltype_model(config, in_dim, n_classes, **overrides)
+    return count_parameters(model)
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c017
-class GraphBaseline(nn.Module):
-    "Two GCN / GraphSAGE / GIN convolutions (ReLU, dropout) and a linear classifier."
-    def __init__(self, in_dim: int, n_classes: int, kind: str = 'gcn', # 'gcn', 'sage' or 'gin'
-                 hidden: int = 64, n_layers: int = 2, dropout: float = 0.5):
-        super().__init__()
-        if kind not in ('gcn', 'sage', 'gin'): raise ValueError(f"kind={kind!r}; expected 'gcn', 'sage' or 'gin'.")
-        self.kind, self.dropout = kind, dropout
-        dims = [in_dim] + [hidden]*n_layers
-        def conv(a, b):
-            if kind == 'gcn': return GCNConv(a, b)
-            if kind == 'sage': return SAGEConv(a, b)
-            return GINConv(nn.Sequential(nn.Linear(a, b), nn.ReLU(), nn.Linear(b, b)), train_eps=True)
-        self.convs = nn.ModuleList(conv(a, b) for a, b in zip(dims[:-1], dims[1:]))
-        self.out = nn.Linear(hidden, n_classes)
-
-    def reset_parameters(self):
-        for m in self.modules():
-            if m is not self and hasattr(m, 'reset_parameters'): m.reset_parameters()
-
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        if x.layout != torch.strided: x = x.to_dense()
-        for c in self.convs: x = F.dropout(F.relu(c(F.dropout(x, self.dropout, self.training) if c is self.convs[0] else x, edge_index)), self.dropout, self.training)
-        return self.out(x)
-
-class MLPClassifier(nn.Module):
-    "Two hidden layers (ReLU, dropout) and a linear classifier; ignores the graph."
-    def __init__(self, in_dim: int, n_classes: int, hidden: int = 128, dropout: float = 0.5):
-        super().__init__()
-        self.l1, self.l2, self.out, self.dropout = nn.Linear(in_dim, hidden), nn.Linear(hidden, hidden//2), nn.Linear(hidden//2, n_classes), dropout
-    def reset_parameters(self):
-        for m in (self.l1, self.l2, self.out): m.reset_parameters()
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor|None = None) -> torch.Tensor:
-        h = F.dropout(F.relu(_sparse_linear(self.l1, x)), self.dropout, self.training)
-        return self.out(F.dropout(F.relu(self.l2(h)), self.dropout, self.training))
+PYG_GRAPH_BASELINES = {'gcn': GCN, 'sage': GraphSAGE, 'gin': GIN}
+GAT_VARIANTS = {'gat': {}, 'gat_nores': {'residual': False}, 'gat_gcnconv': {'conv': 'gcn'}}
 
 def make_torch_model(name: str, # 'gat', 'gat_nores', 'gat_gcnconv', 'gcn', 'sage', 'gin' or 'mlp'
-                     in_dim: int, n_classes: int, config: str|dict = 'quick', hidden: int = 64) -> nn.Module:
-    "The torch model of an experiment by name (GAT variants use the named EnhancedSpatialGNN configuration)."
-    if name == 'gat': return build_celltype_model(config, in_dim, n_classes)
-    if name == 'gat_nores': return build_celltype_model(config, in_dim, n_classes, residual=False)
-    if name == 'gat_gcnconv': return build_celltype_model(config, in_dim, n_classes, conv='gcn')
-    if name in ('gcn', 'sage', 'gin'): return GraphBaseline(in_dim, n_classes, name, hidden=hidden)
-    if name == 'mlp': return MLPClassifier(in_dim, n_classes, hidden=2*hidden)
-    raise KeyError(f"Unknown model {name!r}; expected one of gat, gat_nores, gat_gcnconv, gcn, sage, gin, mlp.")
+                     in_dim: int, n_classes: int,
+                     config: CelltypeConfig|str|dict|None = None) -> nn.Module: # widths and dropout: celltype_config
+    "The torch model of an experiment by name: a residual-GAT variant, or PyG's GCN, GraphSAGE, GIN or MLP."
+    cfg = celltype_config(config)
+    if name in GAT_VARIANTS: return build_celltype_model(cfg, in_dim, n_classes, **GAT_VARIANTS[name])
+    if name in PYG_GRAPH_BASELINES:
+        extra = {'train_eps': True} if name == 'gin' else {}
+        return PYG_GRAPH_BASELINES[name](in_dim, cfg.baseline_hidden, cfg.baseline_layers, out_channels=n_classes,
+                                         dropout=cfg.baseline_dropout, jk='last', **extra)
+    if name == 'mlp': return MLP([in_dim, *cfg.mlp_hidden, n_classes], dropout=cfg.baseline_dropout, norm=None)
+    raise KeyError(f"Unknown model {name!r}; expected one of {[*GAT_VARIANTS, *PYG_GRAPH_BASELINES, 'mlp']}.")
 
-# %% ../../nbs/10_celltype_gnn.ipynb #c019
-def fit_linear_baseline(kind: str, # 'logreg' or 'svm'
-                        X_train, y_train, X_val, y_val,
-                        Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0), # grid of inverse regularisation strengths
-                        class_weights_grid: Sequence = (None, 'balanced'), # class weightings tried
-                        seed: int = 0):
-    "Fit a logistic regression or linear SVM for each (C, class_weight) on train; keep the best by validation macro-F1."
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.svm import LinearSVC
-    from sklearn.metrics import f1_score
-    if kind not in ('logreg', 'svm'): raise ValueError(f"kind={kind!r}; expected 'logreg' or 'svm'.")
-    best, tried = None, []
-    for C in Cs:
-        for cw in class_weights_grid:
-            with warnings.catch_warnings():
-                warnings.simplefilter('ignore')
-                m = (LogisticRegression(C=C, class_weight=cw, max_iter=1000) if kind == 'logreg'
-                     else LinearSVC(C=C, class_weight=cw, max_iter=5000, random_state=seed)).fit(X_train, y_train)
-            f1 = f1_score(y_val, m.predict(X_val), average='macro', zero_division=0)
-            tried.append({'C': C, 'class_weight': cw or 'none', 'val_macro_f1': float(f1)})
-            if best is None or f1 > best[0]: best = (f1, m, C, cw)
-    f1, m, C, cw = best
-    m.tuning_ = pd.DataFrame(tried); m.chosen_ = {'C': C, 'class_weight': cw or 'none', 'val_macro_f1': float(f1)}
-    return m
+# %% ../../nbs/10_celltype_gnn.ipynb #c017b
+def uses_graph(model: nn.Module) -> bool:
+    "Whether `model` takes `(x, edge_index)`; PyG's `MLP` takes `x` only."
+    return not isinstance(model, MLP)
+
+def dense_features(data: Data) -> Data:
+    "`data` with dense features: itself if `x` is dense, else a shallow copy with `x` densified."
+    if data.x.layout == torch.strided: return data
+    out = copy.copy(data)
+    out.x = data.x.to_dense()
+    return out
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c022
+def _column_sd(X) -> np.ndarray:
+    "Per-column standard deviation of a dense or scipy-sparse matrix."
+    if not sp.issparse(X): return X.std(0)
+    mean = np.asarray(X.mean(0)).ravel()
+    return np.sqrt(np.maximum(np.asarray(X.multiply(X).mean(0)).ravel() - mean**2, 0))
+
 def smart_oversample(x, # training features only (n_train, d): numpy, scipy sparse or torch
                      y, # training labels (integer codes)
                      target: int|str = 'median', # count every smaller class is raised to: an int or 'median' / 'max'
                      noise: float = 0.1, # noise s.d. as a fraction of the class's per-gene s.d.
-                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # (synthetic rows, labels, parent rows)
+                     seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]: # (synthetic rows, labels, parents)
     "Noisy copies of minority-class training cells up to `target` cells per class (synthetic x, y, parent index)."
-    X = x.tocsr() if sp.issparse(x) else (x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x))
+    X = x.tocsr() if sp.issparse(x) else as_dense(x)
     y = np.asarray(y)
-    if X.shape[0] != len(y): raise ValueError(f"x has {X.shape[0]} rows but y has {len(y)} labels; pass the training cells only, both.")
-    def rows(idx): r = X[idx]; return r.toarray() if sp.issparse(r) else np.asarray(r)
-    def overall_sd():
-        if not sp.issparse(X): return X.std(0)
-        m = np.asarray(X.mean(0)).ravel(); return np.sqrt(np.maximum(np.asarray(X.multiply(X).mean(0)).ravel() - m**2, 0))
+    if X.shape[0] != len(y):
+        raise ValueError(f"x has {X.shape[0]} rows but y has {len(y)} labels; pass the training cells only, both.")
     classes, counts = np.unique(y, return_counts=True)
     if isinstance(target, str):
         if target not in ('median', 'max'): raise ValueError(f"target={target!r}; expected an int, 'median' or 'max'.")
@@ -213,10 +234,11 @@ def smart_oversample(x, # training features only (n_train, d): numpy, scipy spar
         if n_c >= target: continue
         members = np.flatnonzero(y == c)
         pick = rng.choice(n_c, target - n_c, replace=True)
-        Xc = rows(members)
-        sd = Xc.std(0) if n_c > 1 else overall_sd()
+        Xc = as_dense(X[members])
+        sd = Xc.std(0) if n_c > 1 else _column_sd(X)
         xs.append(Xc[pick] + noise*sd*rng.standard_normal((len(pick), X.shape[1])))
-        ys.append(np.full(len(pick), c)); parents.append(members[pick])
+        ys.append(np.full(len(pick), c))
+        parents.append(members[pick])
     if not xs: return np.zeros((0, X.shape[1]), X.dtype), np.zeros(0, y.dtype), np.zeros(0, np.int64)
     return np.concatenate(xs).astype(X.dtype), np.concatenate(ys), np.concatenate(parents).astype(np.int64)
 
@@ -224,49 +246,58 @@ def smart_oversample(x, # training features only (n_train, d): numpy, scipy spar
 def _umap_fit_transform(Z: np.ndarray, fit_idx: np.ndarray, n_neighbors: int, seed: int) -> np.ndarray:
     "UMAP fitted on the rows `fit_idx` of `Z`; those rows get their fitted embedding, the others `transform`."
     from umap import UMAP
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), keep_torch_threads():
         warnings.simplefilter('ignore')
         u = UMAP(n_neighbors=n_neighbors, random_state=seed, n_jobs=1).fit(Z[fit_idx])
         if len(fit_idx) == len(Z): return u.embedding_[np.argsort(fit_idx)]
         emb = np.zeros((len(Z), u.embedding_.shape[1]), np.float32)
         rest = np.setdiff1d(np.arange(len(Z)), fit_idx)
-        emb[fit_idx] = u.embedding_; emb[rest] = u.transform(Z[rest])
+        emb[fit_idx] = u.embedding_
+        emb[rest] = u.transform(Z[rest])
         return emb
 
+def _counts_inputs(adata, fit_idx, input_kind, n_pcs, n_hvg, seed) -> tuple:
+    "(features, PCA embedding, genes) of counts data, with the preprocessing fitted on `fit_idx`."
+    from bio_gnn.preprocess import fit_preprocessing, apply_preprocessing
+    with keep_torch_threads():
+        state = fit_preprocessing(adata[fit_idx], n_top_genes=n_hvg, n_pcs=n_pcs, seed=seed, fit_umap=False, umap=False)
+        pp = apply_preprocessing(state, adata)
+    Z = np.asarray(pp.obsm['X_pca'], np.float32)
+    if input_kind == 'pca': return Z, Z, None
+    if input_kind == 'dense': return np.asarray(pp.X, np.float32), Z, list(pp.var_names)
+    C = sp.csr_matrix(adata.X)[:, pd.Index(adata.var_names).get_indexer(state.genes)].astype(np.float32)
+    feats = C.multiply(1/np.maximum(np.asarray(C.sum(1)), 1)).tocsr() * state.config.target_sum
+    feats.data = np.log1p(feats.data)
+    return feats, Z, list(state.genes)
+
+def _scaled_inputs(adata, fit_idx, input_kind, n_pcs, seed) -> tuple:
+    "(features, PCA embedding, genes) of already scaled data, with the PCA fitted on `fit_idx`."
+    from sklearn.decomposition import PCA
+    if input_kind == 'sparse':
+        raise ValueError(f"input_kind='sparse' needs counts (uns['bio_gnn']['x_is'] == 'counts'); this data has "
+                         f"x_is={adata.uns.get('bio_gnn', {}).get('x_is')!r}.")
+    X = as_dense(adata.X).astype(np.float32)                        # a copy: features never alias adata.X
+    if not np.isfinite(X).all(): raise ValueError("adata.X holds NaN or infinite values; expected finite expression.")
+    pca = PCA(min(n_pcs, len(fit_idx) - 1, X.shape[1]), random_state=seed).fit(X[fit_idx])
+    Z = pca.transform(X).astype(np.float32)
+    return (X, Z, list(adata.var_names)) if input_kind == 'dense' else (Z, Z, None)
+
+# %% ../../nbs/10_celltype_gnn.ipynb #c025b
 def cell_inputs(adata, # AnnData: counts (x_is='counts') or scaled expression in X
                 fit_idx: np.ndarray, # cells the preprocessing is fitted on (training cells, or all cells)
                 input_kind: str = 'dense', # 'dense', 'pca' or 'sparse' (counts data only)
                 graph_rep: str = 'pca', # embedding for the k-NN graph: 'pca' or 'umap'
                 n_pcs: int = 50, n_hvg: int = 2000, seed: int = 0,
                 umap_neighbors: int = 15) -> dict:
-    "Model inputs and graph embedding for all cells, with every fitted parameter fitted on `fit_idx` only: {'features', 'embedding', 'genes'}."
-    if input_kind not in ('dense', 'pca', 'sparse'): raise ValueError(f"input_kind={input_kind!r}; expected 'dense', 'pca' or 'sparse'.")
+    "Inputs and graph embedding of all cells, everything fitted on `fit_idx` only: {'features', 'embedding', 'genes'}."
+    if input_kind not in ('dense', 'pca', 'sparse'):
+        raise ValueError(f"input_kind={input_kind!r}; expected 'dense', 'pca' or 'sparse'.")
     if graph_rep not in ('pca', 'umap'): raise ValueError(f"graph_rep={graph_rep!r}; expected 'pca' or 'umap'.")
     fit_idx = np.asarray(fit_idx)
-    x_is = adata.uns.get('bio_gnn', {}).get('x_is')
-    if x_is == 'counts':
-        from bio_gnn.preprocess import fit_preprocessing, apply_preprocessing
-        state = fit_preprocessing(adata[fit_idx], n_top_genes=n_hvg, n_pcs=n_pcs, seed=seed, fit_umap=False, umap=False)
-        pp = apply_preprocessing(state, adata)
-        Z = np.asarray(pp.obsm['X_pca'], np.float32)
-        if input_kind == 'sparse':
-            from sklearn.preprocessing import normalize
-            C = sp.csr_matrix(adata.X)[:, pd.Index(adata.var_names).get_indexer(state.genes)].astype(np.float32)
-            feats = C.multiply(1/np.maximum(np.asarray(C.sum(1)), 1)).tocsr() * state.config.target_sum
-            feats.data = np.log1p(feats.data); genes = list(state.genes)
-        else: feats, genes = (np.asarray(pp.X, np.float32), list(pp.var_names)) if input_kind == 'dense' else (Z, None)
-    else:
-        if input_kind == 'sparse': raise ValueError(f"input_kind='sparse' needs counts (uns['bio_gnn']['x_is'] == 'counts'); this data has x_is={x_is!r}.")
-        from sklearn.decomposition import PCA
-        X = adata.X.toarray() if sp.issparse(adata.X) else np.asarray(adata.X)
-        X = X.astype(np.float32)
-        if not np.isfinite(X).all(): raise ValueError("adata.X holds NaN or infinite values; expected finite expression.")
-        pca = PCA(min(n_pcs, len(fit_idx) - 1, X.shape[1]), random_state=seed).fit(X[fit_idx])
-        Z = pca.transform(X).astype(np.float32)
-        feats, genes = (X, list(adata.var_names)) if input_kind == 'dense' else (Z, None)
-    emb = Z
-    if graph_rep == 'umap':
-        emb = _umap_fit_transform(Z, fit_idx, umap_neighbors, seed).astype(np.float32)
+    if adata.uns.get('bio_gnn', {}).get('x_is') == 'counts':
+        feats, Z, genes = _counts_inputs(adata, fit_idx, input_kind, n_pcs, n_hvg, seed)
+    else: feats, Z, genes = _scaled_inputs(adata, fit_idx, input_kind, n_pcs, seed)
+    emb = _umap_fit_transform(Z, fit_idx, umap_neighbors, seed).astype(np.float32) if graph_rep == 'umap' else Z
     return {'features': feats, 'embedding': emb, 'genes': genes}
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c027
@@ -282,327 +313,188 @@ def knn_to_reference(reference: np.ndarray, query: np.ndarray, k: int) -> np.nda
     "Indices [n_query, k] of each query row's k nearest reference rows (exact, Euclidean; bio_gnn.knn.knn_query)."
     return knn_lib.knn_query(reference, query, k)[1]
 
+# %% ../../nbs/10_celltype_gnn.ipynb #c027b
+def _split_edges(embedding: np.ndarray, splits: tuple, k: int, setting: str) -> torch.Tensor:
+    "The k-NN edge_index of one split: all cells (transductive), or training cells plus edges into evaluated cells."
+    tr, va, te = splits
+    if setting == 'transductive': return knn_edges(embedding, k)
+    ei_tr = torch.as_tensor(tr)[knn_edges(embedding[tr], k)]
+    ev = np.concatenate([va, te])
+    nb = tr[knn_to_reference(embedding[tr], embedding[ev], k)]          # (n_eval, k) training neighbours
+    return torch.cat([ei_tr, torch.as_tensor(np.vstack([nb.ravel(), np.repeat(ev, k)]))], 1)
+
+def _synthetic_edges(edge_index: torch.Tensor, is_train: torch.Tensor, parents: np.ndarray, first_id: int):
+    "Edges into synthetic nodes first_id, first_id + 1, ...: from each one's parent and its training in-neighbours."
+    src, dst = edge_index
+    keep = is_train[src] & is_train[dst]                                   # training -> training edges
+    srcs_by_dst = pd.Series(src[keep].numpy()).groupby(dst[keep].numpy()).apply(list).to_dict()
+    s_list, d_list = [], []
+    for new, p in enumerate(parents.tolist(), start=first_id):
+        nbrs = [p] + srcs_by_dst.get(p, [])
+        s_list += nbrs
+        d_list += [new]*len(nbrs)
+    return torch.tensor([s_list, d_list])
+
 def _as_torch_features(f) -> torch.Tensor:
+    "numpy features as a float32 tensor; scipy-sparse ones as a coalesced sparse COO tensor."
     if sp.issparse(f):
         c = sp.coo_matrix(f)
         return torch.sparse_coo_tensor(np.vstack([c.row, c.col]), c.data.astype(np.float32), c.shape).coalesce()
     return torch.as_tensor(np.asarray(f, dtype=np.float32))
 
+def _append_rows(x: torch.Tensor, rows) -> torch.Tensor:
+    "Features `x` (dense or sparse COO) with `rows` (numpy or scipy sparse) appended."
+    r = _as_torch_features(rows)
+    if x.layout == torch.strided: return torch.cat([x, r])
+    return torch.cat([x, r.to_sparse_coo() if r.layout == torch.strided else r]).coalesce()
+
+# %% ../../nbs/10_celltype_gnn.ipynb #c027c
 def build_cell_graph(features, # (n_cells, d) inputs: numpy or scipy sparse
                      y: np.ndarray, # integer labels of all cells (only training ones are read for training)
                      splits: tuple[np.ndarray, np.ndarray, np.ndarray], # train, val, test indices
                      embedding: np.ndarray, # (n_cells, m) embedding the graph is built on
                      k: int = 15,
                      setting: str = 'transductive', # 'transductive' or 'inductive'
-                     oversample: dict|None = None, # smart_oversample arguments (target, noise), or None for no oversampling
+                     oversample: dict|None = None, # smart_oversample arguments (target, noise), or None: none
                      seed: int = 0) -> Data:
     "PyG graph of one split: k-NN edges (transductive or inductive), split masks, and synthetic training nodes."
-    if setting not in ('transductive', 'inductive'): raise ValueError(f"setting={setting!r}; expected 'transductive' or 'inductive'.")
+    if setting not in ('transductive', 'inductive'):
+        raise ValueError(f"setting={setting!r}; expected 'transductive' or 'inductive'.")
     tr, va, te = (np.asarray(s, np.int64) for s in splits)
     n = features.shape[0]
-    if len(embedding) != n or len(y) != n: raise ValueError(f"features ({n}), embedding ({len(embedding)}) and y ({len(y)}) must describe the same cells.")
-    if len(np.intersect1d(tr, np.concatenate([va, te]))) or len(np.intersect1d(va, te)): raise ValueError("splits overlap; train, val and test must be disjoint.")
+    if len(embedding) != n or len(y) != n:
+        raise ValueError(f"features ({n}), embedding ({len(embedding)}) and y ({len(y)}) must describe the same cells.")
+    if len(np.intersect1d(tr, np.concatenate([va, te]))) or len(np.intersect1d(va, te)):
+        raise ValueError("splits overlap; train, val and test must be disjoint.")
     if not 1 <= k < len(tr): raise ValueError(f"k={k} must be >= 1 and < the number of training cells ({len(tr)}).")
-    if setting == 'transductive': edge_index = knn_edges(embedding, k)
-    else:
-        ei_tr = torch.as_tensor(tr)[knn_edges(embedding[tr], k)]
-        ev = np.concatenate([va, te])
-        nb = tr[knn_to_reference(embedding[tr], embedding[ev], k)]          # (n_eval, k) training neighbours
-        ei_ev = torch.as_tensor(np.vstack([nb.ravel(), np.repeat(ev, k)]))
-        edge_index = torch.cat([ei_tr, ei_ev], 1)
+    edge_index = _split_edges(embedding, (tr, va, te), k, setting)
     x = _as_torch_features(features)
     masks = {s: torch.zeros(n, dtype=torch.bool) for s in ('train', 'val', 'test')}
     for s, idx in zip(masks, (tr, va, te)): masks[s][idx] = True
     y_t, cell, synthetic = torch.as_tensor(np.asarray(y, np.int64)), torch.arange(n), torch.zeros(n, dtype=torch.bool)
     if oversample is not None:
         xs, ys, par = smart_oversample(features[tr], np.asarray(y)[tr], seed=seed, **oversample)
-        if len(ys):
-            par = tr[par]; ids = torch.arange(n, n + len(ys))
-            is_tr = masks['train']
-            src, dst = edge_index
-            keep = is_tr[src] & is_tr[dst]                                   # training -> training edges
-            srcs_by_dst = pd.Series(src[keep].numpy()).groupby(dst[keep].numpy()).apply(list).to_dict()
-            s_list, d_list = [], []
-            for new, p in zip(ids.tolist(), par.tolist()):
-                nbrs = [p] + srcs_by_dst.get(p, [])
-                s_list += nbrs; d_list += [new]*len(nbrs)
-            edge_index = torch.cat([edge_index, torch.tensor([s_list, d_list])], 1)
-            xs_t = _as_torch_features(sp.csr_matrix(xs) if sp.issparse(features) else xs)
-            x = torch.cat([x, xs_t]) if x.layout == torch.strided else torch.cat([x, xs_t.to_sparse_coo() if xs_t.layout == torch.strided else xs_t]).coalesce()
+        m = len(ys)
+        if m:
+            edge_index = torch.cat([edge_index, _synthetic_edges(edge_index, masks['train'], tr[par], n)], 1)
+            x = _append_rows(x, sp.csr_matrix(xs) if sp.issparse(features) else xs)
             y_t = torch.cat([y_t, torch.as_tensor(ys.astype(np.int64))])
-            cell = torch.cat([cell, torch.full((len(ys),), -1)])
-            synthetic = torch.cat([synthetic, torch.ones(len(ys), dtype=torch.bool)])
-            for s in masks: masks[s] = torch.cat([masks[s], torch.full((len(ys),), s == 'train')])
-    return Data(x=x, edge_index=edge_index, y=y_t, train_mask=masks['train'], val_mask=masks['val'], test_mask=masks['test'],
-                synthetic=synthetic, cell=cell, num_nodes=len(y_t))
+            cell = torch.cat([cell, torch.full((m,), -1)])
+            synthetic = torch.cat([synthetic, torch.ones(m, dtype=torch.bool)])
+            masks = {s: torch.cat([v, torch.full((m,), s == 'train')]) for s, v in masks.items()}
+    return Data(x=x, edge_index=edge_index, y=y_t, train_mask=masks['train'], val_mask=masks['val'],
+                test_mask=masks['test'], synthetic=synthetic, cell=cell, num_nodes=len(y_t))
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c031
-def make_loss(name: str, y_train, n_classes: int, gamma: float = 2.0) -> nn.Module:
-    "'focal' (alpha = balanced class weights), 'weighted_ce' or 'ce', from the training labels."
-    if name == 'focal': return FocalLoss(alpha=class_weights(y_train, n_classes), gamma=gamma)
-    if name == 'weighted_ce': return WeightedCrossEntropyLoss.from_labels(y_train, n_classes)
-    if name == 'ce': return WeightedCrossEntropyLoss()
-    raise ValueError(f"loss {name!r}; expected 'focal', 'weighted_ce' or 'ce'.")
-
-def train_node_model(model: nn.Module, data: Data, n_classes: int, loss: str = 'focal', lr: float = 5e-3,
-                     weight_decay: float = 5e-4, epochs: int = 200, patience: int|None = 30, seed: int = 0,
-                     device: str|None = None, wandb_mode: str|None = 'disabled', monitor: str = 'val_macro_f1') -> Trainer:
+def train_node_model(model: nn.Module, data: Data, n_classes: int,
+                     config: CelltypeConfig|str|dict|None = None, # loss, lr, weight_decay, epochs, patience, wandb_mode
+                     seed: int = 0, device: str|None = None, monitor: str = 'val_macro_f1',
+                     **overrides) -> Trainer: # CelltypeConfig fields
     "Train `model` on `data`'s training nodes (full batch), early-stopping on validation; returns the fitted Trainer."
-    seed_everything(seed); model.reset_parameters()
-    loss_fn = make_loss(loss, data.y[data.train_mask], n_classes)
-    cfg = TrainConfig(lr=lr, weight_decay=weight_decay, epochs=epochs, monitor=monitor, mode='max' if 'f1' in monitor or 'acc' in monitor else 'min',
-                      patience=patience, seed=seed, device=device, progress=False, wandb_mode=wandb_mode)
-    tr = Trainer(model, cfg, NodeTask(loss_fn=loss_fn, kind='classification'))
-    tr.fit(data, data)
-    return tr
+    cfg = celltype_config(config, **overrides)
+    seed_everything(seed)
+    model.reset_parameters()
+    loss_fn = make_loss(cfg.loss, data.y[data.train_mask], n_classes)
+    mode = 'max' if 'f1' in monitor or 'acc' in monitor else 'min'
+    train_cfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, epochs=cfg.epochs, monitor=monitor, mode=mode,
+                            patience=cfg.patience, seed=seed, device=device, progress=False, wandb_mode=cfg.wandb_mode)
+    inputs = ('x', 'edge_index') if uses_graph(model) else ('x',)
+    trainer = Trainer(model, train_cfg, NodeTask(loss_fn=loss_fn, kind='classification', inputs=inputs))
+    trainer.fit(data, data)
+    return trainer
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c033
-MODEL_NAMES = {'gat': 'GAT', 'gat_nores': 'GAT (no residual)', 'gat_gcnconv': 'GAT->GCNConv', 'gcn': 'GCN', 'sage': 'GraphSAGE',
-               'gin': 'GIN', 'mlp': 'MLP', 'logreg': 'LogReg (tuned)', 'svm': 'LinearSVM (tuned)', 'logreg_c0.1': 'LogReg (C=0.1)'}
+MODEL_NAMES = {'gat': 'GAT', 'gat_nores': 'GAT (no residual)', 'gat_gcnconv': 'GAT->GCNConv', 'gcn': 'GCN',
+               'sage': 'GraphSAGE', 'gin': 'GIN', 'mlp': 'MLP', 'logreg': 'LogReg (tuned)',
+               'svm': 'LinearSVM (tuned)', 'logreg_c0.1': 'LogReg (C=0.1)'}
 GRAPH_MODELS = ('gat', 'gat_nores', 'gat_gcnconv', 'gcn', 'sage', 'gin')
+LINEAR_MODELS = ('logreg', 'svm', 'logreg_c0.1')
 
 def model_label(name: str, setting: str|None = None) -> str:
     "Display name of a model in a setting ('GAT / transductive'); non-graph models have no setting."
     base = MODEL_NAMES.get(name, name)
     return f"{base} / {setting}" if name in GRAPH_MODELS and setting else base
 
+# %% ../../nbs/10_celltype_gnn.ipynb #c033c
+def fit_torch_on_split(name: str, # a make_torch_model name
+                       data: Data, n_classes: int,
+                       test_idx: np.ndarray, # test cells (their node ids: real cells keep their row index)
+                       config: CelltypeConfig, seed: int) -> tuple[Trainer, np.ndarray, dict]:
+    "Train torch model `name` on `data`: (the Trainer, test-cell class probabilities, budget columns)."
+    model = make_torch_model(name, data.num_features, n_classes, config)
+    if name not in GAT_VARIANTS: data = dense_features(data)       # PyG's baselines take dense features
+    with Timer() as t: trainer = train_node_model(model, data, n_classes, config, seed)
+    proba = torch.softmax(trainer.predict(data)[torch.as_tensor(test_idx)], 1).numpy()
+    budget = {'fit_time_s': t.seconds, 'epochs_run': len(trainer.history),
+              'time_per_epoch_s': float(trainer.history['time_s'].mean())}
+    return trainer, proba, budget
+
+def fit_linear_on_split(name: str, # 'logreg' / 'svm' (tuned on validation) or 'logreg_c0.1' (untuned)
+                        X, y: np.ndarray, splits: tuple, config: CelltypeConfig, seed: int) -> tuple[Any, dict]:
+    "Fit linear model `name` on the training cells: (the fitted model, budget columns with the chosen C)."
+    tr, va, _ = splits
+    with Timer() as t:
+        if name == 'logreg_c0.1':
+            from sklearn.linear_model import LogisticRegression
+            clf, chosen_C = LogisticRegression(C=0.1, max_iter=2000).fit(X[tr], y[tr]), 0.1
+        else:
+            clf = fit_linear_baseline(name, X[tr], y[tr], X[va], y[va], Cs=config.linear_Cs, seed=seed)
+            chosen_C = clf.chosen_['C']
+    return clf, {'fit_time_s': t.seconds, 'chosen_C': float(chosen_C)}
+
+# %% ../../nbs/10_celltype_gnn.ipynb #c033d
 def run_celltype_split(adata, # AnnData with labels in obs[label_key]
                        seed: int, # split seed (also seeds the models)
-                       models: Sequence[str] = ('gat', 'gcn', 'sage', 'gin', 'mlp', 'logreg', 'svm'),
-                       settings: Sequence[str] = ('transductive', 'inductive'),
+                       config: CelltypeConfig|str|dict|None = None, # models, settings, inputs, training
                        label_key: str|None = None, # default: uns['bio_gnn']['label_key']
-                       input_kind: str = 'dense', graph_rep: str = 'pca', k: int = 15, n_pcs: int = 50, n_hvg: int = 2000,
-                       config: str|dict = 'quick', loss: str = 'focal', oversample: bool|dict = True,
-                       epochs: int = 200, patience: int|None = 30, lr: float = 5e-3, weight_decay: float = 5e-4,
-                       linear_Cs: Sequence[float] = (0.001, 0.01, 0.1, 1.0), wandb_mode: str|None = 'disabled',
                        keep: dict|None = None, # if a dict: filled with per-model test predictions (and the fitted GAT)
                        tag: str = '', # suffix added to every model label (ablations)
-                       cache: dict|None = None) -> dict: # if a dict: reuses prepared inputs across calls (same data)
+                       cache: dict|None = None, # if a dict: reuses prepared inputs across calls (same data)
+                       **overrides) -> dict: # CelltypeConfig fields, e.g. models=('gat', 'logreg'), epochs=20
     "Split (stratified 70/15/15), prepare inputs and graphs per setting, train every model; {label: test metrics}."
     from bio_gnn.evaluate import stratified_split
+    cfg = celltype_config(config, **overrides)
     label_key = label_key or adata.uns.get('bio_gnn', {}).get('label_key')
-    if label_key not in adata.obs: raise KeyError(f"label_key={label_key!r} is not in adata.obs (columns: {list(adata.obs.columns)}).")
-    unknown = [m for m in models if m not in MODEL_NAMES]
+    if label_key not in adata.obs:
+        raise KeyError(f"label_key={label_key!r} is not in adata.obs (columns: {list(adata.obs.columns)}).")
+    unknown = [m for m in cfg.models if m not in MODEL_NAMES]
     if unknown: raise KeyError(f"Unknown model(s) {unknown}; known: {list(MODEL_NAMES)}.")
     lab = adata.obs[label_key].astype('category')
-    classes = np.asarray(lab.cat.categories); y = lab.cat.codes.to_numpy().astype(np.int64)
-    tr, va, te = stratified_split(y, (0.7, 0.15, 0.15), seed=seed)
-    n_classes = len(classes)
-    os_kw = (oversample if isinstance(oversample, dict) else {}) if oversample else None
-    cache, out = ({} if cache is None else cache), {}
-    def inputs(fit: str):
-        key = (id(adata), seed, fit, input_kind, graph_rep, n_pcs, n_hvg)
-        if key not in cache: cache[key] = cell_inputs(adata, tr if fit == 'train' else np.arange(adata.n_obs), input_kind, graph_rep,
-                                                      n_pcs, n_hvg, seed)
-        return cache[key]
-    def score(label, pred, extra, proba=None):
-        m = classification_metrics(classes[y[te]], classes[pred], labels=classes); m.pop('n')
-        out[label] = {**m, **extra}
-        if keep is not None: keep[label] = {'test': te, 'pred': pred, 'classes': classes, 'proba': proba}
-    def fit_torch(name, data, setting):
-        model = make_torch_model(name, data.num_features, n_classes, config)
-        with Timer() as t:
-            trn = train_node_model(model, data, n_classes, loss, lr, weight_decay, epochs, patience, seed, wandb_mode=wandb_mode)
-        logits = trn.predict(data)
-        test_nodes = torch.as_tensor(te)                                        # real cells keep their row index
-        proba = torch.softmax(logits[test_nodes], 1).numpy()
-        label = model_label(name, setting) + tag
-        score(label, proba.argmax(1), {'fit_time_s': t.seconds, 'epochs_run': len(trn.history),
-                                       'time_per_epoch_s': float(trn.history['time_s'].mean())}, proba)
-        if keep is not None and name == 'gat': keep[label].update(trainer=trn, data=data, genes=genes_of.get(setting))
-    graphs, genes_of = {}, {}
-    for setting in settings:
-        inp = inputs('all' if setting == 'transductive' else 'train')
-        genes_of[setting] = inp['genes']
-        graphs[setting] = build_cell_graph(inp['features'], y, (tr, va, te), inp['embedding'], k, setting, os_kw, seed)
-        for name in models:
-            if name in GRAPH_MODELS: fit_torch(name, graphs[setting], setting)
-    inp = inputs('train')
-    if 'mlp' in models:
-        g = graphs['inductive'] if 'inductive' in graphs else build_cell_graph(inp['features'], y, (tr, va, te), inp['embedding'], k, 'inductive', os_kw, seed)
-        fit_torch('mlp', g, None)
-    Xf = inp['features']
-    for name in [m for m in models if m in ('logreg', 'svm', 'logreg_c0.1')]:
-        with Timer() as t:
-            if name == 'logreg_c0.1':
-                from sklearn.linear_model import LogisticRegression
-                clf = LogisticRegression(C=0.1, max_iter=2000).fit(Xf[tr], y[tr]); chosen = {'C': 0.1}
-            else:
-                clf = fit_linear_baseline(name, Xf[tr], y[tr], Xf[va], y[va], Cs=linear_Cs, seed=seed); chosen = clf.chosen_
-        proba = clf.predict_proba(Xf[te]) if hasattr(clf, 'predict_proba') else None
-        score(MODEL_NAMES[name] + tag, clf.predict(Xf[te]), {'fit_time_s': t.seconds, 'chosen_C': float(chosen['C'])}, proba)
-    return out
-
-# %% ../../nbs/10_celltype_gnn.ipynb #c038
-def integrated_gradients(fn, # x -> scalar tensor
-                         x: torch.Tensor, # input at which to attribute
-                         baseline: torch.Tensor|None = None, # reference input (default: zeros)
-                         steps: int = 32) -> tuple[torch.Tensor, float]: # (attributions shaped like x, F(x) - F(baseline))
-    "Integrated gradients of scalar `fn` at `x` (midpoint rule); completeness: attributions.sum() ~ F(x) - F(baseline)."
-    if steps < 1: raise ValueError(f"steps={steps}; expected an int >= 1.")
-    x = x.detach(); b = torch.zeros_like(x) if baseline is None else baseline.detach()
-    if b.shape != x.shape: raise ValueError(f"baseline shape {tuple(b.shape)} differs from x shape {tuple(x.shape)}.")
-    total = torch.zeros_like(x)
-    for a in (torch.arange(steps, dtype=x.dtype) + 0.5)/steps:
-        xi = (b + a*(x - b)).requires_grad_(True)
-        g, = torch.autograd.grad(fn(xi), xi)
-        total += g
-    with torch.no_grad(): delta = float(fn(x) - fn(b))
-    return (x - b)*total/steps, delta
-
-# %% ../../nbs/10_celltype_gnn.ipynb #c041
-def class_attributions(model: nn.Module, data: Data, nodes_by_class: dict[int, np.ndarray], # class code -> node ids to explain
-                       n_hops: int|None = None, # receptive field (default: the model's number of message-passing layers)
-                       steps: int = 32, baseline: torch.Tensor|None = None) -> tuple[np.ndarray, pd.DataFrame]:
-    "Per-class integrated gradients over the receptive field of chosen cells: (attributions [n_classes, n_features] per cell, completeness table)."
-    from torch_geometric.utils import k_hop_subgraph
-    model.eval()
-    n_hops = n_hops or len(getattr(model, 'convs', [])) or 1
-    x_all = data.x.to_dense() if data.x.layout != torch.strided else data.x
-    attrs, rows = np.zeros((max(nodes_by_class) + 1, x_all.shape[1])), []
-    for c, nodes in nodes_by_class.items():
-        nodes = torch.as_tensor(np.asarray(nodes), dtype=torch.long)
-        subset, ei, mapping, _ = k_hop_subgraph(nodes, n_hops, data.edge_index, relabel_nodes=True, num_nodes=data.num_nodes)
-        xs = x_all[subset]
-        fn = lambda z: model(z, ei)[mapping, c].sum()
-        a, delta = integrated_gradients(fn, xs, None if baseline is None else baseline.expand_as(xs), steps)
-        attrs[c] = a.sum(0).numpy()/len(nodes)
-        rows.append({'class': c, 'n_cells': len(nodes), 'receptive_field': len(subset), 'F(x)-F(baseline)': delta,
-                     'sum_attributions': float(a.sum()), 'completeness_gap': float(a.sum()) - delta})
-    tab = pd.DataFrame(rows).set_index('class')
-    tab['relative_gap'] = tab['completeness_gap'].abs()/tab['F(x)-F(baseline)'].abs().clip(lower=1e-12)
-    return attrs, tab
-
-def marker_agreement(scores: pd.DataFrame, # genes x classes: attribution (higher = more for the class)
-                     markers: dict[str, list[str]], # class -> known marker genes
-                     top_k: int = 20) -> pd.DataFrame:
-    "Per class: known markers among the scored genes, how many are in the top `top_k`, precision@k (vs chance) and AUROC of markers vs other genes."
-    from sklearn.metrics import roc_auc_score
-    rows = []
-    for c, mk in markers.items():
-        if c not in scores.columns: continue
-        present = [g for g in dict.fromkeys(mk) if g in scores.index]
-        if not present: continue
-        s = scores[c]; top = s.sort_values(ascending=False).index[:top_k]
-        is_mk = s.index.isin(present)
-        hits = int(np.isin(top, present).sum())
-        rows.append({'class': c, 'n_markers': len(present), f'hits@{top_k}': hits, f'precision@{top_k}': hits/top_k,
-                     f'chance_precision@{top_k}': len(present)/len(s), f'recall@{top_k}': hits/len(present),
-                     'auroc': float(roc_auc_score(is_mk, s.to_numpy())) if 0 < is_mk.sum() < len(s) else float('nan'),
-                     'top_genes': ', '.join(map(str, top[:8]))})
-    if not rows: raise ValueError(f"No class of markers {list(markers)[:5]} has a marker among the scored genes (columns {list(scores.columns)[:5]}).")
-    return pd.DataFrame(rows).set_index('class')
-
-# %% ../../nbs/10_celltype_gnn.ipynb #c045
-def attention_by_class(model: EnhancedSpatialGNN, data: Data, class_names: Sequence[str],
-                       nodes: torch.Tensor|np.ndarray|None = None) -> pd.DataFrame:
-    "Per layer, head and class: mean self-attention, same-class attention share vs uniform share, normalised entropy."
-    att = model.attention(data.x, data.edge_index)
-    y = data.y
-    sel = torch.zeros(data.num_nodes, dtype=torch.bool)
-    if nodes is None: sel[:] = True
-    else: sel[torch.as_tensor(np.asarray(nodes), dtype=torch.long)] = True
-    rows = []
-    for layer, (ei, alpha) in enumerate(att):
-        src, dst = ei; n, H = data.num_nodes, alpha.shape[1]
-        self_loop = src == dst
-        same = (y[src] == y[dst]) & ~self_loop
-        def per_node(v): return torch.zeros(n, H).index_add_(0, dst, v)
-        a_self = per_node(alpha*self_loop[:, None])
-        a_other = per_node(alpha*(~self_loop)[:, None]).clamp_min(1e-12)
-        a_same = per_node(alpha*same[:, None])
-        deg_other = torch.bincount(dst[~self_loop], minlength=n).float()
-        uni_same = torch.bincount(dst[same], minlength=n).float()/deg_other.clamp_min(1)
-        ent = per_node(-(alpha*torch.log(alpha.clamp_min(1e-12))))
-        deg = torch.bincount(dst, minlength=n).float()
-        ent_norm = ent/torch.log(deg.clamp_min(2))[:, None]
-        ok = sel & (deg_other > 0)
-        for c, name in enumerate(class_names):
-            m = ok & (y == c)
-            if not m.any(): continue
-            for h in range(H):
-                rows.append({'layer': layer, 'head': h, 'class': name, 'n_cells': int(m.sum()),
-                             'self_attention': float(a_self[m, h].mean()),
-                             'same_class_attention': float((a_same[m, h]/a_other[m, h]).mean()),
-                             'same_class_uniform': float(uni_same[m].mean()),
-                             'entropy_norm': float(ent_norm[m, h].mean())})
-    return pd.DataFrame(rows)
-
-# %% ../../nbs/10_celltype_gnn.ipynb #c048
-class PeakRSS:
-    "Context manager: peak resident-memory increase (MiB) of this process during the block, sampled every `interval` s."
-    def __init__(self, interval: float = 0.02): self.interval, self.peak_mb = interval, None
-    def _rss(self) -> float:
-        import psutil
-        return psutil.Process().memory_info().rss/2**20
-    def _watch(self):
-        while not self._stop.is_set():
-            self._max = max(self._max, self._rss()); self._stop.wait(self.interval)
-    def __enter__(self):
-        self._base = self._max = self._rss(); self._stop = threading.Event()
-        self._t = threading.Thread(target=self._watch, daemon=True); self._t.start(); return self
-    def __exit__(self, *exc):
-        self._stop.set(); self._t.join(); self._max = max(self._max, self._rss())
-        self.peak_mb = self._max - self._base
-
-def time_minibatch_epoch(model: nn.Module, data: Data, n_classes: int, num_neighbors: Sequence[int] = (5, 5, 5),
-                         batch_size: int = 32, n_batches: int = 3, train_nodes_per_epoch: int|None = None,
-                         lr: float = 1e-3, seed: int = 0) -> dict:
-    "Time `n_batches` neighbour-sampled training steps (sampling, forward, backward, AdamW) and extrapolate to an epoch over `train_nodes_per_epoch` seeds."
-    gen = torch.Generator().manual_seed(seed)
-    skeleton = Data(edge_index=data.edge_index, y=data.y, train_mask=data.train_mask, num_nodes=data.num_nodes)   # features gathered below
-    loader = NeighborSubgraphLoader(skeleton, list(num_neighbors), input_nodes=data.train_mask, batch_size=batch_size, shuffle=True, generator=gen)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr); model.train()
-    times, sizes, it = [], [], iter(loader)
-    with PeakRSS() as mem:
-        for i in range(min(n_batches, len(loader))):
-            t0 = time.perf_counter()
-            b = next(it)                                        # sampling counts towards the time
-            opt.zero_grad(set_to_none=True)
-            xb = torch.index_select(data.x, 0, b.n_id)          # works for dense and sparse features
-            out = model(xb, b.edge_index)[:b.batch_size]
-            F.cross_entropy(out, b.y[:b.batch_size]).backward(); opt.step()
-            times.append(time.perf_counter() - t0); sizes.append(int(b.num_nodes))
-    n_seeds = int(train_nodes_per_epoch or int(data.train_mask.sum()))
-    per_batch = float(np.mean(times))
-    return {'seconds_per_batch': per_batch, 'batches_timed': len(times), 'mean_subgraph_nodes': float(np.mean(sizes)),
-            'batch_size': batch_size, 'num_neighbors': list(num_neighbors), 'batches_per_epoch': math.ceil(n_seeds/batch_size),
-            'seconds_per_epoch_extrapolated': per_batch*math.ceil(n_seeds/batch_size), 'peak_rss_increase_mb': mem.peak_mb}
-
-# %% ../../nbs/10_celltype_gnn.ipynb #c051
-PBMC68K_MARKERS = {
-    'CD14+ Monocyte': ['LYZ', 'S100A8', 'S100A9', 'FCN1', 'CST3', 'TYROBP', 'FCER1G', 'AIF1', 'LST1', 'LGALS2'],
-    'Dendritic': ['FCER1A', 'CLEC10A', 'CST3', 'HLA-DQA1', 'HLA-DRA', 'HLA-DPB1', 'HLA-DQB1', 'CD74', 'PLD4', 'IRF8', 'SERPINF1'],
-    'CD19+ B': ['MS4A1', 'CD79A', 'CD79B', 'CD74', 'BLK', 'BANK1', 'FCRLA', 'HLA-DQA1', 'HLA-DRA', 'IGJ', 'MZB1'],
-    'CD56+ NK': ['NKG7', 'GNLY', 'GZMB', 'GZMA', 'PRF1', 'FCGR3A', 'KLRC1', 'XCL1', 'XCL2', 'SPON2', 'FGFBP2', 'GZMH', 'CD160', 'CD247'],
-    'CD8+ Cytotoxic T': ['CD8A', 'CD8B', 'GZMK', 'CCL5', 'CD3E', 'CD3D', 'NKG7', 'GZMH', 'GZMA', 'CD2'],
-    'CD8+/CD45RA+ Naive Cytotoxic': ['CD8A', 'CD8B', 'CCR7', 'CD3E', 'CD3D', 'CD27', 'NOSIP', 'LTB'],
-    'CD4+/CD25 T Reg': ['TIGIT', 'IL32', 'CD4', 'CD3E', 'CD3D', 'CD2', 'LTB', 'CD27'],
-    'CD4+/CD45RO+ Memory': ['IL7R', 'CD4', 'CD3E', 'CD3D', 'S100A4', 'ANXA1', 'LTB', 'CD40LG', 'KLRB1', 'IL32'],
-    'CD4+/CD45RA+/CD25- Naive T': ['CCR7', 'CD4', 'CD3E', 'CD3D', 'IL7R', 'MAL', 'NOSIP', 'LTB', 'CD27'],
-    'CD34+': ['PRSS57', 'SOX4', 'SPINK2', 'GATA2', 'CD34'],
-}
-
-# %% ../../nbs/10_celltype_gnn.ipynb #c074
-def scaling_point(adata, # counts AnnData
-                  input_kind: str = 'dense', n_hvg: int = 2000, k: int = 15, epochs: int = 10, config: str|dict = 'quick',
-                  seed: int = 0, lr: float = 5e-3) -> dict:
-    "Train the GAT for `epochs` full-batch epochs on one transductive split; seconds per epoch, peak RSS increase, test macro-F1."
-    from bio_gnn.evaluate import stratified_split
-    lab = adata.obs[adata.uns['bio_gnn']['label_key']].astype('category')
-    y = lab.cat.codes.to_numpy().astype(np.int64); n_classes = len(lab.cat.categories)
+    classes, y = np.asarray(lab.cat.categories), lab.cat.codes.to_numpy().astype(np.int64)
     splits = stratified_split(y, (0.7, 0.15, 0.15), seed=seed)
-    t0 = time.perf_counter()
-    inp = cell_inputs(adata, np.arange(adata.n_obs), input_kind, 'pca', 50, n_hvg, seed)
-    data = build_cell_graph(inp['features'], y, splits, inp['embedding'], k, 'transductive', {}, seed)
-    prep_s = time.perf_counter() - t0
-    model = build_celltype_model(config, data.num_features, n_classes)
-    with PeakRSS() as mem:
-        trn = train_node_model(model, data, n_classes, 'focal', lr=lr, epochs=epochs, patience=None, seed=seed)
-    pred = trn.predict(data).argmax(1).numpy()
     te = splits[2]
-    m = classification_metrics(y[te], pred[te], labels=np.arange(n_classes))
-    return {'n_cells': adata.n_obs, 'n_features': int(data.num_features), 'n_edges': int(data.edge_index.shape[1]),
-            'input': input_kind + (' (sparse)' if data.x.layout != torch.strided else ''), 'seconds_per_epoch': float(trn.history['time_s'].mean()),
-            'peak_rss_increase_mb': mem.peak_mb, 'test_macro_f1': m['macro_f1'], 'test_accuracy': m['accuracy'], 'epochs': epochs,
-            'prep_seconds': prep_s, 'n_parameters': sum(p.numel() for p in model.parameters())}
+    os_kw = (cfg.oversample if isinstance(cfg.oversample, dict) else {}) if cfg.oversample else None
+    cache, out = ({} if cache is None else cache), {}
+    def inputs(setting):
+        fit = 'all' if setting == 'transductive' else 'train'
+        key = (id(adata), seed, fit, cfg.input_kind, cfg.graph_rep, cfg.n_pcs, cfg.n_hvg)
+        if key not in cache:
+            fit_idx = splits[0] if fit == 'train' else np.arange(adata.n_obs)
+            cache[key] = cell_inputs(adata, fit_idx, cfg.input_kind, cfg.graph_rep, cfg.n_pcs, cfg.n_hvg, seed)
+        return cache[key]
+    def graph(setting):
+        inp = inputs(setting)
+        return build_cell_graph(inp['features'], y, splits, inp['embedding'], cfg.k, setting, os_kw, seed)
+    def record(label, pred, budget, proba=None, **kept):
+        metrics = classification_metrics(classes[y[te]], classes[pred], labels=classes)
+        metrics.pop('n')
+        out[label] = {**metrics, **budget}
+        if keep is not None: keep[label] = {'test': te, 'pred': pred, 'classes': classes, 'proba': proba, **kept}
+    graphs = {}
+    for setting in cfg.settings:
+        graphs[setting] = graph(setting)
+        for name in [m for m in cfg.models if m in GRAPH_MODELS]:
+            trainer, proba, budget = fit_torch_on_split(name, graphs[setting], len(classes), te, cfg, seed)
+            kept = {}
+            if name == 'gat': kept = {'trainer': trainer, 'data': graphs[setting], 'genes': inputs(setting)['genes']}
+            record(model_label(name, setting) + tag, proba.argmax(1), budget, proba, **kept)
+    if 'mlp' in cfg.models:
+        g = graphs['inductive'] if 'inductive' in graphs else graph('inductive')
+        _, proba, budget = fit_torch_on_split('mlp', g, len(classes), te, cfg, seed)
+        record(MODEL_NAMES['mlp'] + tag, proba.argmax(1), budget, proba)
+    X = inputs('inductive')['features']
+    for name in [m for m in cfg.models if m in LINEAR_MODELS]:
+        clf, budget = fit_linear_on_split(name, X, y, splits, cfg, seed)
+        proba = clf.predict_proba(X[te]) if hasattr(clf, 'predict_proba') else None
+        record(MODEL_NAMES[name] + tag, clf.predict(X[te]), budget, proba)
+    return out
