@@ -4,8 +4,8 @@
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c003
 from __future__ import annotations
-import argparse, contextlib, json, math, os, sys, tempfile, time
-from dataclasses import dataclass, asdict, replace, is_dataclass
+import json
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -16,20 +16,19 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.nn import GATConv
-from ..core import atomic_write, get_device, get_logger, load_config, save_config, seed_everything, Timer
+from ..core import as_dense, count_parameters, get_device, get_logger, keep_torch_threads, load_config
+from ..core import seed_everything
 from ..losses import zinb_nll, gaussian_kl
-from ..train import TrainConfig, Trainer, Task, NodeTask, save_checkpoint, load_checkpoint
-from ..evaluate import cluster_embedding, clustering_metrics
+from ..train import TrainConfig, Trainer, Task, save_checkpoint, load_checkpoint
+from ..evaluate import cluster_embedding
 from .. import preprocess as pp
 from .. import knn as bknn
 
 log = get_logger('models.gvae')
 
 # %% auto #0
-__all__ = ['log', 'GVAEConfig', 'load_gvae_config', 'kl_beta', 'check_spatial_input', 'keep_torch_threads', 'spatial_graph',
-           'select_spatial_genes', 'prepare_spatial', 'condition_kind', 'gvae_data', 'SpatialGVAE', 'GVAETask', 'GVAE',
-           'GATAutoencoder', 'fit_stagate', 'expression_pcs', 'embedding_distance_score', 'plot_spatial_maps',
-           'plot_training_curves', 'gvae_metrics', 'main']
+__all__ = ['log', 'GVAEConfig', 'load_gvae_config', 'kl_beta', 'check_spatial_input', 'spatial_graph', 'select_spatial_genes',
+           'prepare_spatial', 'condition_kind', 'gvae_data', 'SpatialGVAE', 'GVAETask', 'GVAE']
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c007
 @dataclass
@@ -50,7 +49,7 @@ class GVAEConfig:
     k: int = 6                         # neighbours per spot for graph='knn' (Visium hexagonal lattice: 6)
     radius: float|None = None          # radius (units of obsm[spatial_key]) for graph='radius'
     n_hvg: int = 2000                  # highly variable genes modelled (capped at the number of genes)
-    counts_layer: str|None = None      # where the counts are: None = layers['counts'] if present else X; 'X'; or a layer name
+    counts_layer: str|None = None      # counts: None = layers['counts'] if present else X; 'X'; or a layer name
     spatial_key: str = 'spatial'       # obsm key of the spot coordinates
     image_key: str = 'image_features'  # obsm key of the image features (optional)
     use_image: bool = True             # condition on the image features (when present)
@@ -63,7 +62,8 @@ class GVAEConfig:
     progress: bool = True              # tqdm bar over epochs
 
     def __post_init__(self):
-        def bad(name, expected): raise ValueError(f"GVAEConfig.{name}={getattr(self, name)!r}; expected {expected}.")
+        def bad(name, expected):
+            raise ValueError(f"GVAEConfig.{name}={getattr(self, name)!r}; expected {expected}.")
         for nm in ('hidden', 'latent', 'heads', 'epochs', 'k', 'n_hvg'):
             if int(getattr(self, nm)) != getattr(self, nm) or getattr(self, nm) < 1: bad(nm, 'an int >= 1')
         if not 0 <= self.dropout < 1: bad('dropout', 'a float in [0, 1)')
@@ -78,9 +78,8 @@ class GVAEConfig:
 
 def load_gvae_config(src=None, # a JSON/YAML file, a dict, a GVAEConfig or None (defaults)
                      **overrides) -> GVAEConfig:
-    "A `GVAEConfig` from a JSON/YAML file or dict plus `overrides` (unknown keys raise, listing the valid ones)."
-    if isinstance(src, GVAEConfig): src = asdict(src)
-    return load_config(GVAEConfig, src, **overrides)
+    "A `GVAEConfig` from a JSON/YAML file, dict or GVAEConfig plus `overrides` (unknown keys raise)."
+    return load_config(GVAEConfig, asdict(src) if isinstance(src, GVAEConfig) else src, **overrides)
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c010
 def kl_beta(epoch: int, # 0-based epoch
@@ -99,129 +98,149 @@ def _counts_layer(adata: ad.AnnData, counts_layer: str|None) -> str|None:
     if counts_layer == 'X': return None
     if counts_layer not in adata.layers:
         raise KeyError(f"counts_layer={counts_layer!r} is not in adata.layers; layers there: {list(adata.layers)}. "
-                       "Pass counts_layer='X' for counts in adata.X, or the name of the layer that holds the raw counts.")
+                       "Pass counts_layer='X' for counts in adata.X, or the name of the layer that holds the raw "
+                       "counts.")
     return counts_layer
 
 def _obsm_array(adata: ad.AnnData, key: str, what: str) -> np.ndarray:
-    a = adata.obsm[key]
-    a = np.asarray(a.to_numpy() if hasattr(a, 'to_numpy') else (a.toarray() if sp.issparse(a) else a), dtype=np.float64)
+    "obsm[key] as a finite float64 (n_obs, d) array, or a ValueError naming `what` it should hold."
+    a = as_dense(adata.obsm[key], np.float64)
     if a.ndim != 2 or a.shape[0] != adata.n_obs:
         raise ValueError(f"obsm[{key!r}] ({what}) has shape {a.shape}; expected ({adata.n_obs}, d), one row per spot.")
     if not np.isfinite(a).all():
-        raise ValueError(f"obsm[{key!r}] ({what}) holds {int((~np.isfinite(a)).sum())} NaN/inf value(s); expected finite values. "
-                         "Drop those spots or impute the values.")
+        raise ValueError(f"obsm[{key!r}] ({what}) holds {int((~np.isfinite(a)).sum())} NaN/inf value(s); "
+                         "expected finite values. Drop those spots or impute the values.")
     return a
 
+def _check_image(adata: ad.AnnData, config: GVAEConfig) -> bool:
+    "Whether the image features are used (validated), logging the graph-only fallback when they are missing."
+    if config.use_image and config.image_key in adata.obsm:
+        img = _obsm_array(adata, config.image_key, 'image features')
+        if img.shape[1] < 1:
+            raise ValueError(f"obsm[{config.image_key!r}] has no columns; expected (n_spots, d>=1) image features.")
+        return True
+    if config.use_image:
+        log.info(f"no obsm[{config.image_key!r}] (obsm keys: {list(adata.obsm.keys())}): the prior p(Z | A) is "
+                 "graph-only (a GAT over standardised spot coordinates on the spatial graph); KL(q||p) then measures "
+                 "disagreement with position and neighbourhood, not with morphology.")
+    return False
+
 def check_spatial_input(adata: ad.AnnData, # spots x genes, raw counts in X or a counts layer
-                        config: GVAEConfig|None = None, # keys and options (counts_layer, spatial_key, image_key, use_image, k)
+                        config: GVAEConfig|None = None, # keys and options (counts_layer, spatial_key, image_key, ...)
                        ) -> dict:
     "Validate counts, coordinates and (optional) image features; returns {'layer', 'has_image', 'n_spatial_dims'}."
     config = config or GVAEConfig()
     if not isinstance(adata, ad.AnnData): raise TypeError(f"Expected an AnnData, got {type(adata).__name__}.")
     if adata.n_obs < 2 or adata.n_vars < 1:
-        raise ValueError(f"AnnData has {adata.n_obs} spots x {adata.n_vars} genes; the graph VAE needs at least 2 spots and 1 gene.")
+        raise ValueError(f"AnnData has {adata.n_obs} spots x {adata.n_vars} genes; the graph VAE needs at least "
+                         "2 spots and 1 gene.")
     if config.spatial_key not in adata.obsm:
-        raise KeyError(f"obsm has no {config.spatial_key!r} (spot coordinates); obsm keys there: {list(adata.obsm.keys())}. "
-                       f"Store the (n_spots, 2) array of spot coordinates in adata.obsm[{config.spatial_key!r}] "
-                       "(scanpy's read_visium does), or set spatial_key to the key that holds them.")
+        raise KeyError(f"obsm has no {config.spatial_key!r} (spot coordinates); obsm keys there: "
+                       f"{list(adata.obsm.keys())}. Store the (n_spots, 2) array of spot coordinates in "
+                       f"adata.obsm[{config.spatial_key!r}] (scanpy's read_visium does), or set spatial_key to the "
+                       "key that holds them.")
     xy = _obsm_array(adata, config.spatial_key, 'spot coordinates')
     if xy.shape[1] not in (2, 3):
-        raise ValueError(f"obsm[{config.spatial_key!r}] has {xy.shape[1]} columns; expected 2 (x, y) or 3 (x, y, z) coordinates.")
+        raise ValueError(f"obsm[{config.spatial_key!r}] has {xy.shape[1]} columns; expected 2 (x, y) or 3 (x, y, z) "
+                         "coordinates.")
     if config.graph == 'knn' and config.k >= adata.n_obs:
-        raise ValueError(f"k={config.k} neighbours needs more than {config.k} spots; the data has {adata.n_obs}. Lower k.")
+        raise ValueError(f"k={config.k} neighbours needs more than {config.k} spots; the data has {adata.n_obs}. "
+                         "Lower k.")
     layer = _counts_layer(adata, config.counts_layer)
     pp.check_counts(adata, layer, 'The spatial graph VAE (ZINB likelihood)')
-    has_image = bool(config.use_image and config.image_key in adata.obsm)
-    if has_image:
-        img = _obsm_array(adata, config.image_key, 'image features')
-        if img.shape[1] < 1: raise ValueError(f"obsm[{config.image_key!r}] has no columns; expected (n_spots, d>=1) image features.")
-    elif config.use_image:
-        log.info(f"no obsm[{config.image_key!r}] (obsm keys: {list(adata.obsm.keys())}): the prior p(Z | A) is graph-only "
-                 "(a GAT over standardised spot coordinates on the spatial graph); KL(q||p) then measures disagreement "
-                 "with position and neighbourhood, not with morphology.")
-    return {'layer': layer, 'has_image': has_image, 'n_spatial_dims': int(xy.shape[1])}
-
-# %% ../../nbs/13_spatial_gvae.ipynb #c018
-@contextlib.contextmanager
-def keep_torch_threads():
-    "Undo any change of torch's intra-op thread count made by the code inside (numba's first parallel call resizes the shared OpenMP pool)."
-    n = torch.get_num_threads()
-    try: yield
-    finally:
-        if torch.get_num_threads() != n: torch.set_num_threads(n)
+    return {'layer': layer, 'has_image': _check_image(adata, config), 'n_spatial_dims': int(xy.shape[1])}
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c020
 def spatial_graph(adata: ad.AnnData, # spots with obsm[spatial_key]
                   config: GVAEConfig|None = None, # graph, k, radius, spatial_key
                  ) -> torch.Tensor: # edge_index [2, E], both directions, no self-loops
-    "Spatial graph by `bio_gnn.knn` (k-NN union-symmetrised, or radius) into obsp['spatial_distances'], obsp['spatial_connectivities'] (binary); returns edge_index (via `to_pyg`)."
+    "Spatial graph by `bio_gnn.knn` into obsp['spatial_distances'] / ['spatial_connectivities'] (binary); edge_index."
     config = config or GVAEConfig()
     xy = _obsm_array(adata, config.spatial_key, 'spot coordinates')
     with keep_torch_threads():
         if config.graph == 'knn':
-            bknn.neighbors(adata, use_rep=config.spatial_key, k=config.k, symmetrize='union', key_added='spatial', connectivity='binary')
+            bknn.neighbors(adata, use_rep=config.spatial_key, k=config.k, symmetrize='union', key_added='spatial',
+                           connectivity='binary')
         else:
             D = bknn.radius_graph(xy, float(config.radius))
-            C = D.copy(); C.data = np.ones_like(C.data, dtype=np.float32)
+            C = D.copy()
+            C.data = np.ones_like(C.data, dtype=np.float32)
             adata.obsp['spatial_distances'], adata.obsp['spatial_connectivities'] = D, C
     n_isolated = int((np.diff(sp.csr_matrix(adata.obsp['spatial_connectivities']).indptr) == 0).sum())
-    if n_isolated: log.warning(f"{n_isolated} spot(s) have no neighbour within radius={config.radius}; they only attend to themselves. Increase radius.")
+    if n_isolated:
+        log.warning(f"{n_isolated} spot(s) have no neighbour within radius={config.radius}; they only attend to "
+                    "themselves. Increase radius.")
     return bknn.to_pyg(adata, key='spatial', edge_weight=None).edge_index
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c022
-def _dense(X) -> np.ndarray: return np.asarray(X.toarray() if sp.issparse(X) else X)
-
 def select_spatial_genes(adata: ad.AnnData, # spots x genes
                          layer: str|None, # counts layer (None: X)
                          n_hvg: int = 2000, # genes to keep (capped at the number of genes)
                         ) -> pd.Index:
-    "The `n_hvg` most variable genes (Seurat flavour on log-normalised counts, via bio_gnn.preprocess); all genes if n_hvg >= n_genes."
+    "The `n_hvg` most variable genes (Seurat flavour on log-normalised counts, via bio_gnn.preprocess); all if fewer."
     if n_hvg >= adata.n_vars:
         log.info(f"n_hvg={n_hvg} >= {adata.n_vars} genes: modelling all genes.")
         return adata.var_names.copy()
     X = adata.X if layer is None else adata.layers[layer]
-    tmp = ad.AnnData(X=X.copy(), obs=pd.DataFrame(index=adata.obs_names.copy()), var=pd.DataFrame(index=adata.var_names.copy()))
+    tmp = ad.AnnData(X=X.copy(), obs=pd.DataFrame(index=adata.obs_names.copy()),
+                     var=pd.DataFrame(index=adata.var_names.copy()))
     with keep_torch_threads():
         pp.normalize_log(tmp)
         pp.select_hvg(tmp, n_top_genes=int(n_hvg), flavor='seurat', subset=False)
     return adata.var_names[tmp.var['highly_variable'].to_numpy()]
 
-def prepare_spatial(adata: ad.AnnData, # spots x genes with raw counts, obsm['spatial'] and optional obsm['image_features']
+def _model_genes(adata: ad.AnnData, genes) -> pd.Index:
+    "`genes` (a fitted model's) as an Index, or a KeyError naming the ones `adata` lacks."
+    genes = pd.Index(genes)
+    missing = genes.difference(adata.var_names)
+    if len(missing):
+        raise KeyError(f"{len(missing)} of the model's {len(genes)} genes are not in adata.var_names "
+                       f"(e.g. {list(missing[:5])}); embed data measured on the same genes the model was fitted on "
+                       "(same var_names).")
+    return genes
+
+def prepare_spatial(adata: ad.AnnData, # spots x genes: raw counts, obsm['spatial'], optional obsm['image_features']
                     config: GVAEConfig|None = None, # options
                     genes: list|pd.Index|None = None, # genes to model (a fitted model's); None: select HVGs
                    ) -> ad.AnnData:
-    "New AnnData of the modelled genes: X = layers['counts'] = counts; obs library_size, total_counts; obsm spatial (+ image); obsp spatial graph; uns['bio_gnn']['gvae']."
+    "New AnnData of the modelled genes: counts in X and layers['counts'], library sizes, coordinates, image, graph."
     config = config or GVAEConfig()
     info = check_spatial_input(adata, config)
     X = adata.X if info['layer'] is None else adata.layers[info['layer']]
-    if genes is None: genes = select_spatial_genes(adata, info['layer'], config.n_hvg)
-    else:
-        genes = pd.Index(genes)
-        missing = genes.difference(adata.var_names)
-        if len(missing):
-            raise KeyError(f"{len(missing)} of the model's {len(genes)} genes are not in adata.var_names (e.g. {list(missing[:5])}); "
-                           "embed data measured on the same genes the model was fitted on (same var_names).")
+    genes = select_spatial_genes(adata, info['layer'], config.n_hvg) if genes is None else _model_genes(adata, genes)
     Xs = sp.csr_matrix(X)[:, adata.var_names.get_indexer(genes)].astype(np.float32)
-    out = ad.AnnData(X=Xs, obs=pd.DataFrame(index=adata.obs_names.copy()), var=pd.DataFrame(index=pd.Index(genes).copy()))
+    out = ad.AnnData(X=Xs, obs=pd.DataFrame(index=adata.obs_names.copy()),
+                     var=pd.DataFrame(index=pd.Index(genes).copy()))
     out.layers['counts'] = Xs.copy()
     out.obs['library_size'] = np.asarray(Xs.sum(1)).ravel()
     out.obs['total_counts'] = np.asarray(sp.csr_matrix(X).sum(1)).ravel().astype(np.float64)
     n_empty = int((out.obs['library_size'] == 0).sum())
-    if n_empty: log.warning(f"{n_empty} spot(s) have no counts in the {len(genes)} modelled genes; their library size is set to 1.")
+    if n_empty:
+        log.warning(f"{n_empty} spot(s) have no counts in the {len(genes)} modelled genes; their library size is "
+                    "set to 1.")
     out.obsm['spatial'] = _obsm_array(adata, config.spatial_key, 'spot coordinates').astype(np.float32)
-    if info['has_image']: out.obsm['image_features'] = _obsm_array(adata, config.image_key, 'image features').astype(np.float32)
+    if info['has_image']:
+        out.obsm['image_features'] = _obsm_array(adata, config.image_key, 'image features').astype(np.float32)
     edge_index = spatial_graph(out, replace(config, spatial_key='spatial'))
-    out.uns.setdefault('bio_gnn', {})['gvae'] = {'counts_from': 'X' if info['layer'] is None else f"layers['{info['layer']}']",
-                                   'has_image': info['has_image'], 'n_genes_modelled': len(genes), 'n_genes_total': int(adata.n_vars),
-                                   'graph': config.graph, 'k': config.k, 'radius': config.radius,
-                                   'n_edges': int(edge_index.shape[1]), 'mean_degree': float(edge_index.shape[1] / adata.n_obs)}
+    out.uns.setdefault('bio_gnn', {})['gvae'] = {
+        'counts_from': 'X' if info['layer'] is None else f"layers['{info['layer']}']", 'has_image': info['has_image'],
+        'n_genes_modelled': len(genes), 'n_genes_total': int(adata.n_vars), 'graph': config.graph, 'k': config.k,
+        'radius': config.radius, 'n_edges': int(edge_index.shape[1]),
+        'mean_degree': float(edge_index.shape[1] / adata.n_obs)}
     return out
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c025
 def condition_kind(config: GVAEConfig, has_image: bool) -> str:
-    "What conditions prior and posterior: 'image', 'coordinates' (graph-only prior) or 'none' (standard-normal prior without image)."
+    "What conditions prior and posterior: 'image', 'coordinates' (graph-only prior) or 'none' (N(0, I) prior)."
     if config.use_image and has_image: return 'image'
     return 'coordinates' if config.prior == 'conditional' else 'none'
+
+def _condition_features(prep: ad.AnnData, kind: str) -> torch.Tensor:
+    "The raw conditioning features of `kind`: image features, coordinates or no columns."
+    if kind == 'image': raw = prep.obsm['image_features']
+    elif kind == 'coordinates': raw = prep.obsm['spatial']
+    else: raw = np.zeros((prep.n_obs, 0), np.float32)
+    return torch.tensor(np.asarray(raw), dtype=torch.float32)
 
 def gvae_data(prep: ad.AnnData, # output of `prepare_spatial`
               config: GVAEConfig|None = None,
@@ -231,20 +250,20 @@ def gvae_data(prep: ad.AnnData, # output of `prepare_spatial`
     config = config or GVAEConfig()
     kind = condition_kind(config, 'image_features' in prep.obsm)
     if cond_stats is not None and cond_stats['kind'] != kind:
-        raise ValueError(f"The model was fitted with {cond_stats['kind']!r} as the prior's condition, but this data gives {kind!r} "
-                         f"(obsm keys: {list(prep.obsm.keys())}); embed data with the same kind of features.")
-    x = torch.tensor(_dense(prep.X), dtype=torch.float32)
+        raise ValueError(f"The model was fitted with {cond_stats['kind']!r} as the prior's condition, but this data "
+                         f"gives {kind!r} (obsm keys: {list(prep.obsm.keys())}); embed data with the same kind of "
+                         "features.")
+    x = torch.tensor(as_dense(prep.X), dtype=torch.float32)
     lib = torch.tensor(prep.obs['library_size'].to_numpy(), dtype=torch.float32).clamp_min(1.0)
     x_log = torch.log1p(x * (lib.median() / lib)[:, None])
-    raw = {'image': lambda: prep.obsm['image_features'], 'coordinates': lambda: prep.obsm['spatial'],
-           'none': lambda: np.zeros((prep.n_obs, 0), np.float32)}[kind]()
-    raw = torch.tensor(np.asarray(raw), dtype=torch.float32)
+    raw = _condition_features(prep, kind)
     if cond_stats is None:
         sd = raw.std(0).clamp_min(1e-6) if len(raw) > 1 and raw.shape[1] else torch.ones(raw.shape[1])
         cond_stats = {'kind': kind, 'mean': raw.mean(0) if raw.shape[1] else torch.zeros(0), 'std': sd}
     if raw.shape[1] != len(cond_stats['mean']):
-        raise ValueError(f"The {kind} features have {raw.shape[1]} columns but the model was fitted on {len(cond_stats['mean'])}; "
-                         "embed data with the same image-feature extractor (same obsm['image_features'] width).")
+        raise ValueError(f"The {kind} features have {raw.shape[1]} columns but the model was fitted on "
+                         f"{len(cond_stats['mean'])}; embed data with the same image-feature extractor "
+                         "(same obsm['image_features'] width).")
     cond = (raw - cond_stats['mean']) / cond_stats['std']
     C = prep.obsp['spatial_connectivities'].tocoo()
     edge_index = torch.tensor(np.vstack([C.col, C.row]), dtype=torch.long)
@@ -252,19 +271,22 @@ def gvae_data(prep: ad.AnnData, # output of `prepare_spatial`
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c028
 def _mlp(d_in: int, d_out: int, dropout: float) -> nn.Sequential:
+    "Linear -> LayerNorm -> ELU -> Dropout."
     return nn.Sequential(nn.Linear(d_in, d_out), nn.LayerNorm(d_out), nn.ELU(), nn.Dropout(dropout))
 
 class SpatialGVAE(nn.Module):
-    "Image-guided graph VAE: posterior GAT on expression + condition + graph, prior GAT on condition + graph, ZINB MLP decoder."
-    def __init__(self, n_genes: int, # modelled genes
+    "Image-guided graph VAE: posterior GAT on expression + condition + graph, prior GAT on condition + graph."
+    def __init__(self, in_dim: int, # modelled genes (the decoder's output width too)
                  n_cond: int, # conditioning features (image, or coordinates); 0: none
                  hidden: int = 256, latent: int = 32, heads: int = 3, dropout: float = 0.1,
                  prior: str = 'conditional'): # 'conditional' or 'standard_normal'
         super().__init__()
-        if prior not in ('conditional', 'standard_normal'): raise ValueError(f"prior={prior!r}; expected 'conditional' or 'standard_normal'.")
-        if prior == 'conditional' and n_cond < 1: raise ValueError("prior='conditional' needs n_cond >= 1 conditioning features (image or coordinates).")
-        self.n_genes, self.n_cond, self.latent, self.prior, self.dropout = n_genes, n_cond, latent, prior, dropout
-        self.gene_encoder = _mlp(n_genes, hidden, dropout)
+        if prior not in ('conditional', 'standard_normal'):
+            raise ValueError(f"prior={prior!r}; expected 'conditional' or 'standard_normal'.")
+        if prior == 'conditional' and n_cond < 1:
+            raise ValueError("prior='conditional' needs n_cond >= 1 conditioning features (image or coordinates).")
+        self.in_dim, self.n_cond, self.latent, self.prior, self.dropout = in_dim, n_cond, latent, prior, dropout
+        self.gene_encoder = _mlp(in_dim, hidden, dropout)
         self.image_encoder = _mlp(n_cond, hidden, dropout) if n_cond else None
         self.post_gat = GATConv(hidden * (2 if n_cond else 1), hidden, heads=heads, concat=False, dropout=dropout)
         self.post_mu, self.post_logvar = nn.Linear(hidden, latent), nn.Linear(hidden, latent)
@@ -272,15 +294,16 @@ class SpatialGVAE(nn.Module):
             self.prior_gat = GATConv(hidden, hidden, heads=heads, concat=False, dropout=dropout)
             self.prior_mu, self.prior_logvar = nn.Linear(hidden, latent), nn.Linear(hidden, latent)
         self.decoder = _mlp(latent, hidden, dropout)
-        self.rho, self.pi = nn.Linear(hidden, n_genes), nn.Linear(hidden, n_genes)
-        self.log_theta = nn.Parameter(torch.zeros(n_genes))
+        self.rho, self.pi = nn.Linear(hidden, in_dim), nn.Linear(hidden, in_dim)
+        self.log_theta = nn.Parameter(torch.zeros(in_dim))
         self.register_buffer('epochs_seen', torch.zeros((), dtype=torch.long))
 
     def reset_parameters(self):
         "Re-initialise every layer (and the epoch counter)."
         for m in self.modules():
             if m is not self and hasattr(m, 'reset_parameters'): m.reset_parameters()
-        nn.init.zeros_(self.log_theta); self.epochs_seen.zero_()
+        nn.init.zeros_(self.log_theta)
+        self.epochs_seen.zero_()
 
     def encode(self, x_log, cond, edge_index) -> tuple[torch.Tensor, ...]:
         "(mu_q, logvar_q, mu_p, logvar_p) of every spot."
@@ -305,7 +328,8 @@ class SpatialGVAE(nn.Module):
         mu_q, lv_q, mu_p, lv_p = self.encode(x_log, cond, edge_index)
         z = mu_q + torch.randn_like(mu_q) * torch.exp(0.5 * lv_q) if self.training else mu_q
         mu, theta, pi_logit = self.decode(z, library)
-        return {'mu_q': mu_q, 'logvar_q': lv_q, 'mu_p': mu_p, 'logvar_p': lv_p, 'z': z, 'mu': mu, 'theta': theta, 'pi_logit': pi_logit}
+        return {'mu_q': mu_q, 'logvar_q': lv_q, 'mu_p': mu_p, 'logvar_p': lv_p, 'z': z, 'mu': mu, 'theta': theta,
+                'pi_logit': pi_logit}
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c035
 class GVAETask(Task):
@@ -345,17 +369,33 @@ class GVAETask(Task):
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c037
 def _n_domains(adata: ad.AnnData, config: GVAEConfig) -> int|None:
-    "Clusters to find: config.n_domains, else the categories of the label column (config.label_key or uns label_key), else None."
+    "Clusters to find: config.n_domains, else the categories of the label column (config or uns label_key), else None."
     if config.n_domains: return int(config.n_domains)
     key = config.label_key or adata.uns.get('bio_gnn', {}).get('label_key')
     if key is not None and key in adata.obs: return int(adata.obs[key].nunique())
     return None
 
+def _check_prepared(prep: ad.AnnData, adata: ad.AnnData, config: GVAEConfig):
+    "Raise unless `prep` is `prepare_spatial`'s output for the spots of `adata` with this graph and condition."
+    info = prep.uns.get('bio_gnn', {}).get('gvae')
+    if info is None:
+        raise ValueError("prep lacks uns['bio_gnn']['gvae']; pass the AnnData returned by prepare_spatial.")
+    if list(prep.obs_names) != list(adata.obs_names):
+        raise ValueError(f"prep holds {prep.n_obs} spots that are not the {adata.n_obs} spots of adata (same obs_names "
+                         "in the same order); prepare this slide with prepare_spatial, or pass prep=None.")
+    has_image = config.use_image and config.image_key in adata.obsm
+    found = (info['graph'], info['k'], info['radius'], condition_kind(config, 'image_features' in prep.obsm))
+    wanted = (config.graph, config.k, config.radius, condition_kind(config, has_image))
+    if found != wanted:
+        raise ValueError(f"prep was prepared for (graph, k, radius, condition) = {found}, but this configuration and "
+                         f"data need {wanted}; prepare the slide again with this configuration, or pass prep=None.")
+
+# %% ../../nbs/13_spatial_gvae.ipynb #c092
 class GVAE:
     "Fit the image-guided spatial graph VAE on an AnnData and embed slides: `fit`, `embed`, `save`, `load`."
     def __init__(self, config: GVAEConfig|dict|str|Path|None = None, **overrides):
         self.config = load_gvae_config(config, **overrides)
-        self.model, self.trainer, self.history, self.genes, self.cond_stats, self.n_domains = None, None, None, None, None, None
+        self.model = self.trainer = self.history = self.genes = self.cond_stats = self.n_domains = self.prep = None
 
     def _build(self, n_genes: int, n_cond: int) -> SpatialGVAE:
         c = self.config
@@ -364,21 +404,26 @@ class GVAE:
     def train_config(self, checkpoint_dir: str|None = None) -> TrainConfig:
         "The engine's configuration derived from this model's."
         c = self.config
-        return TrainConfig(optimizer='adamw', lr=c.lr, weight_decay=c.weight_decay, epochs=c.epochs, clip_grad_norm=c.clip_grad_norm,
-                           monitor='val_loss', restore_best=False, patience=None, seed=c.seed, device=c.device,
-                           checkpoint_dir=checkpoint_dir, progress=c.progress, wandb_mode='disabled', wandb_name='gvae')
+        return TrainConfig(optimizer='adamw', lr=c.lr, weight_decay=c.weight_decay, epochs=c.epochs,
+                           clip_grad_norm=c.clip_grad_norm, monitor='val_loss', restore_best=False, patience=None,
+                           seed=c.seed, device=c.device, checkpoint_dir=checkpoint_dir, progress=c.progress,
+                           wandb_mode='disabled', wandb_name='gvae')
 
-    def fit(self, adata: ad.AnnData, checkpoint_dir: str|None = None) -> 'GVAE':
-        "Prepare `adata` (checks, HVGs, library size, spatial graph) and train; the history is in `.history`."
+    def fit(self, adata: ad.AnnData, checkpoint_dir: str|None = None,
+            prep: ad.AnnData|None = None, # `prepare_spatial(adata, config)` done already; None: prepare here
+           ) -> 'GVAE':
+        "Prepare `adata` (checks, HVGs, library size, spatial graph) and train; keeps `.prep` and `.history`."
         c = self.config
-        prep = prepare_spatial(adata, c)
+        if prep is None: prep = prepare_spatial(adata, c)
+        else: _check_prepared(prep, adata, c)
         data, self.cond_stats = gvae_data(prep, c)
-        self.genes, self.n_domains = list(prep.var_names), _n_domains(adata, c)
+        self.prep, self.genes, self.n_domains = prep, list(prep.var_names), _n_domains(adata, c)
         seed_everything(c.seed)
         self.model = self._build(prep.n_vars, data.cond.shape[1])
         self.trainer = Trainer(self.model, self.train_config(checkpoint_dir), GVAETask(c))
-        log.info(f"GVAE: {prep.n_obs} spots, {prep.n_vars} genes, condition {self.cond_stats['kind']!r}, prior {c.prior!r}, "
-                 f"{data.edge_index.shape[1]} edges, {sum(p.numel() for p in self.model.parameters())} parameters")
+        log.info(f"GVAE: {prep.n_obs} spots, {prep.n_vars} genes, condition {self.cond_stats['kind']!r}, "
+                 f"prior {c.prior!r}, {data.edge_index.shape[1]} edges, "
+                 f"{count_parameters(self.model, trainable_only=False)} parameters")
         self.history = self.trainer.fit(data, data)
         return self
 
@@ -386,21 +431,32 @@ class GVAE:
         if self.model is None: raise RuntimeError("This GVAE is not fitted: call .fit(adata) or GVAE.load(path) first.")
 
     @torch.no_grad()
-    def encode(self, adata: ad.AnnData) -> dict[str, np.ndarray]:
+    def encode(self, adata: ad.AnnData|None = None, # spots measured on the fitted genes
+               prep: ad.AnnData|None = None, # the prepared slide (e.g. `.prep` after fit); None: prepare `adata`
+              ) -> dict[str, np.ndarray]:
         "Posterior and prior means and per-spot KL(q || p) for the spots of `adata` (same genes as the fit)."
         self._check_fitted()
-        prep = prepare_spatial(adata, self.config, genes=self.genes)
+        if prep is None:
+            if adata is None: raise ValueError("encode needs adata, or a prepared slide as prep.")
+            prep = prepare_spatial(adata, self.config, genes=self.genes)
+        elif list(prep.var_names) != list(self.genes):
+            raise ValueError(f"prep models {prep.n_vars} genes, not the {len(self.genes)} genes of the fit; "
+                             "pass prep=None to prepare the slide on the fitted genes.")
         data, _ = gvae_data(prep, self.config, self.cond_stats)
-        dev = next(self.model.parameters()).device
-        data = data.to(dev); self.model.eval()
+        data = data.to(next(self.model.parameters()).device)
+        self.model.eval()
         mu_q, lv_q, mu_p, lv_p = self.model.encode(data.x_log, data.cond, data.edge_index)
         kl = gaussian_kl(mu_q, lv_q, mu_p, lv_p, reduction='none')
         return {'mu_q': mu_q.cpu().numpy(), 'mu_p': mu_p.cpu().numpy(), 'kl': kl.cpu().numpy()}
 
     def embed(self, adata: ad.AnnData, # spots to embed (in place)
-              key_added: str = 'X_gvae') -> ad.AnnData:
-        "Write obsm[key_added] (posterior means), obsm[key_added+'_prior'], obs['kl_divergence'], obs['gvae_domain'] and uns['bio_gnn']['gvae']; returns adata."
-        enc = self.encode(adata)
+              key_added: str = 'X_gvae',
+              prep: ad.AnnData|None = None, # the prepared `adata` (e.g. `.prep` after fit); None: prepare it
+             ) -> ad.AnnData:
+        "Write obsm[key_added] (+ '_prior'), obs['kl_divergence'], obs['gvae_domain'], uns['bio_gnn']['gvae']; adata."
+        if prep is not None and list(prep.obs_names) != list(adata.obs_names):
+            raise ValueError(f"prep holds {prep.n_obs} spots that are not the {adata.n_obs} spots of adata.")
+        enc = self.encode(adata, prep)
         adata.obsm[key_added], adata.obsm[f'{key_added}_prior'] = enc['mu_q'], enc['mu_p']
         adata.obs['kl_divergence'] = enc['kl']
         n_dom = self.n_domains or _n_domains(adata, self.config)
@@ -409,19 +465,22 @@ class GVAE:
                                      n_neighbors=min(15, adata.n_obs - 1))
         adata.obs['gvae_domain'] = pd.Categorical([f'D{c}' for c in cl])
         h = self.history
+        trained = h is not None and len(h) > 0
         adata.uns.setdefault('bio_gnn', {})
-        adata.uns['bio_gnn']['gvae'] = {'config': json.dumps(asdict(self.config)), 'genes': np.array(self.genes, dtype=object),
-                                        'condition': self.cond_stats['kind'], 'n_domains': int(info['n_clusters']),
-                                        'cluster_method': method, 'epochs_trained': int(len(h)) if h is not None else 0,
-                                        'final_val_nll': float(h['val_nll'].iloc[-1]) if h is not None and len(h) else float('nan'),
-                                        'final_val_kl': float(h['val_kl'].iloc[-1]) if h is not None and len(h) else float('nan')}
+        adata.uns['bio_gnn']['gvae'] = {
+            'config': json.dumps(asdict(self.config)), 'genes': np.array(self.genes, dtype=object),
+            'condition': self.cond_stats['kind'], 'n_domains': int(info['n_clusters']), 'cluster_method': method,
+            'epochs_trained': int(len(h)) if h is not None else 0,
+            'final_val_nll': float(h['val_nll'].iloc[-1]) if trained else float('nan'),
+            'final_val_kl': float(h['val_kl'].iloc[-1]) if trained else float('nan')}
         return adata
 
     def save(self, path: str|Path) -> Path:
         "Atomically save weights, config, genes, conditioning statistics and history to one checkpoint."
         self._check_fitted()
         state = {'format': 'bio_gnn.gvae/1', 'config': asdict(self.config), 'model': self.model.state_dict(),
-                 'n_genes': len(self.genes), 'n_cond': int(self.model.n_cond), 'genes': list(self.genes), 'n_domains': self.n_domains,
+                 'n_genes': len(self.genes), 'n_cond': int(self.model.n_cond), 'genes': list(self.genes),
+                 'n_domains': self.n_domains,
                  'cond_stats': {k: (v.cpu() if isinstance(v, torch.Tensor) else v) for k, v in self.cond_stats.items()},
                  'history': self.history.to_dict('list') if self.history is not None else None}
         return save_checkpoint(path, state)
@@ -430,189 +489,13 @@ class GVAE:
     def load(cls, path: str|Path, device: str|None = None) -> 'GVAE':
         "A fitted GVAE from a checkpoint written by `save`."
         ck = load_checkpoint(path, map_location='cpu')
-        if ck.get('format') != 'bio_gnn.gvae/1': raise ValueError(f"{path} is not a GVAE checkpoint (format {ck.get('format')!r}; expected 'bio_gnn.gvae/1').")
+        if ck.get('format') != 'bio_gnn.gvae/1':
+            raise ValueError(f"{path} is not a GVAE checkpoint (format {ck.get('format')!r}; "
+                             "expected 'bio_gnn.gvae/1').")
         g = cls(ck['config'], **({'device': device} if device else {}))
         g.genes, g.n_domains, g.cond_stats = ck['genes'], ck['n_domains'], ck['cond_stats']
-        g.model = g._build(ck['n_genes'], ck['n_cond']); g.model.load_state_dict(ck['model'])
+        g.model = g._build(ck['n_genes'], ck['n_cond'])
+        g.model.load_state_dict(ck['model'])
         g.model.to(get_device(g.config.device, verbose=False))
         g.history = pd.DataFrame(ck['history']) if ck['history'] is not None else None
         return g
-
-# %% ../../nbs/13_spatial_gvae.ipynb #c043
-class GATAutoencoder(nn.Module):
-    "STAGATE-style graph-attention autoencoder: GAT -> ELU -> linear encoder, linear -> ELU -> GAT decoder."
-    def __init__(self, n_genes: int, hidden: int = 512, latent: int = 30, heads: int = 1, dropout: float = 0.0):
-        super().__init__()
-        self.enc_gat = GATConv(n_genes, hidden, heads=heads, concat=False, dropout=dropout)
-        self.enc_lin, self.dec_lin = nn.Linear(hidden, latent), nn.Linear(latent, hidden)
-        self.dec_gat = GATConv(hidden, n_genes, heads=heads, concat=False, dropout=dropout)
-
-    def reset_parameters(self):
-        for m in (self.enc_gat, self.enc_lin, self.dec_lin, self.dec_gat): m.reset_parameters()
-
-    def encode(self, x, edge_index) -> torch.Tensor:
-        "The latent embedding of every spot."
-        return self.enc_lin(F.elu(self.enc_gat(x, edge_index)))
-
-    def forward(self, x, edge_index) -> torch.Tensor:
-        return self.dec_gat(F.elu(self.dec_lin(self.encode(x, edge_index))), edge_index)
-
-def fit_stagate(prep: ad.AnnData, # output of prepare_spatial (counts of the modelled genes, spatial graph)
-                hidden: int = 512, latent: int = 30, epochs: int = 500, lr: float = 1e-3, seed: int = 0,
-                device: str|None = None) -> tuple[np.ndarray, pd.DataFrame]:
-    "Train the STAGATE-style autoencoder on log-normalised expression; returns (embedding, history)."
-    tmp = prep.copy()
-    with keep_torch_threads(): pp.normalize_log(tmp)
-    x = torch.tensor(_dense(tmp.X), dtype=torch.float32)
-    C = prep.obsp['spatial_connectivities'].tocoo()
-    data = Data(x=x, edge_index=torch.tensor(np.vstack([C.col, C.row]), dtype=torch.long))
-    seed_everything(seed)
-    model = GATAutoencoder(prep.n_vars, hidden, latent)
-    cfg = TrainConfig(optimizer='adam', lr=lr, weight_decay=1e-4, epochs=epochs, clip_grad_norm=5.0, monitor='train_loss',
-                      restore_best=False, seed=seed, device=device, progress=False, wandb_mode='disabled')
-    tr = Trainer(model, cfg, NodeTask(kind='regression', target='x', use_masks=False))
-    hist = tr.fit(data)
-    model.eval()
-    with torch.no_grad(): emb = model.encode(data.x.to(tr.device), data.edge_index.to(tr.device)).cpu().numpy()
-    return emb, hist
-
-# %% ../../nbs/13_spatial_gvae.ipynb #c046
-def expression_pcs(prep: ad.AnnData, n_comps: int = 30, seed: int = 0) -> np.ndarray:
-    "PCA of log-normalised, scaled expression of a prepared slide (bio_gnn.preprocess)."
-    tmp = prep.copy()
-    with keep_torch_threads():
-        pp.normalize_log(tmp); pp.scale_genes(tmp)
-        pp.run_pca(tmp, n_comps=min(n_comps, min(tmp.shape) - 1), seed=seed)
-    return tmp.obsm['X_pca']
-
-def embedding_distance_score(expr_emb: np.ndarray, # (n, d1) expression embedding, e.g. PCs
-                             image: np.ndarray, # (n, d2) image features
-                             n_components: int = 5, # canonical components
-                             method: str = 'cca', # 'cca' (distance of canonical variates) or 'ridge' (residual norm)
-                            ) -> np.ndarray:
-    "Per-spot distance between expression- and image-based embeddings after aligning them (CCA) or predicting one from the other (ridge)."
-    from sklearn.preprocessing import StandardScaler
-    A, B = StandardScaler().fit_transform(expr_emb), StandardScaler().fit_transform(image)
-    if method == 'ridge':
-        from sklearn.linear_model import Ridge
-        return np.linalg.norm(A - Ridge(alpha=1.0).fit(B, A).predict(B), axis=1)
-    if method != 'cca': raise ValueError(f"method={method!r}; expected 'cca' or 'ridge'.")
-    from sklearn.cross_decomposition import CCA
-    k = min(n_components, A.shape[1], B.shape[1])
-    U, V = CCA(n_components=k, max_iter=1000).fit(A, B).transform(A, B)
-    U, V = U / U.std(0).clip(1e-12), V / V.std(0).clip(1e-12)
-    return np.linalg.norm(U - V, axis=1)
-
-# %% ../../nbs/13_spatial_gvae.ipynb #c049
-@contextlib.contextmanager
-def _atomic_path(path: Path):
-    "Yield a temporary sibling path (same suffix) for a writer that needs a path, then rename it onto `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.stem}.', suffix=path.suffix); os.close(fd)
-    try:
-        yield Path(tmp); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
-def plot_spatial_maps(adata: ad.AnnData, # embedded slide (obs['gvae_domain'], obs['kl_divergence'])
-                      label_key: str|None = None, # true domains, if known
-                      discordant_key: str|None = 'discordant', # boolean obs column outlined on the KL map, if present
-                      spatial_key: str = 'spatial', title: str = ''):
-    "Spatial maps of true domains (if known), found domains and per-spot KL; returns the figure."
-    from matplotlib.figure import Figure
-    xy = np.asarray(adata.obsm[spatial_key])
-    panels = ([(label_key, 'true domains')] if label_key and label_key in adata.obs else []) + [('gvae_domain', 'GVAE domains'), ('kl_divergence', 'KL(q || p)')]
-    fig = Figure(figsize=(4.2 * len(panels), 4)); axes = fig.subplots(1, len(panels))
-    s = max(2, 4000 / adata.n_obs)
-    for ax, (key, name) in zip(np.atleast_1d(axes), panels):
-        v = adata.obs[key]
-        if key == 'kl_divergence':
-            sc_ = ax.scatter(xy[:, 0], xy[:, 1], c=v.to_numpy(), cmap='magma', s=s, linewidths=0); fig.colorbar(sc_, ax=ax, shrink=0.8)
-            if discordant_key and discordant_key in adata.obs:
-                d = adata.obs[discordant_key].to_numpy().astype(bool)
-                ax.scatter(xy[d, 0], xy[d, 1], facecolors='none', edgecolors='cyan', s=s * 1.6, linewidths=0.6, label='planted discordant')
-                ax.legend(loc='lower right', fontsize=7)
-        else:
-            codes = pd.Categorical(v).codes
-            ax.scatter(xy[:, 0], xy[:, 1], c=codes, cmap='tab10', vmin=0, vmax=9, s=s, linewidths=0)
-        ax.set_title(name); ax.set_aspect('equal'); ax.invert_yaxis(); ax.set_xticks([]); ax.set_yticks([])
-    if title: fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-def plot_training_curves(history: pd.DataFrame, title: str = ''):
-    "Training loss, reconstruction NLL and KL per epoch, with beta(t) on a second axis; returns the figure."
-    from matplotlib.figure import Figure
-    fig = Figure(figsize=(10, 3.6)); axes = fig.subplots(1, 2)
-    axes[0].plot(history['epoch'], history['train_loss'], label='train loss (NLL + beta KL)')
-    axes[0].plot(history['epoch'], history['val_nll'], label='ZINB NLL (eval mode)')
-    axes[0].set_xlabel('epoch'); axes[0].set_ylabel('per spot'); axes[0].legend(fontsize=8)
-    axes[1].plot(history['epoch'], history['val_kl'], color='C2', label='KL(q || p)'); axes[1].set_xlabel('epoch'); axes[1].set_ylabel('KL per spot')
-    ax2 = axes[1].twinx(); ax2.plot(history['epoch'], history['val_beta'], color='k', ls='--', label='beta(t)'); ax2.set_ylabel('beta')
-    axes[1].legend(loc='upper left', fontsize=8); ax2.legend(loc='upper right', fontsize=8)
-    if title: fig.suptitle(title)
-    fig.tight_layout()
-    return fig
-
-def gvae_metrics(adata: ad.AnnData, label_key: str|None = None, discordant_key: str = 'discordant') -> dict:
-    "ARI/NMI of obs['gvae_domain'] against obs[label_key] (if given) and AUROC of obs['kl_divergence'] for obs[discordant_key] (if present)."
-    from sklearn.metrics import roc_auc_score
-    out = {}
-    if label_key is not None:
-        if label_key not in adata.obs: raise KeyError(f"label_key={label_key!r} is not an obs column; columns there: {list(adata.obs.columns)}.")
-        out.update({f'domain_{k}': v for k, v in clustering_metrics(adata.obs[label_key], adata.obs['gvae_domain']).items()})
-    if discordant_key in adata.obs:
-        d = adata.obs[discordant_key].to_numpy().astype(bool)
-        if 0 < d.sum() < len(d): out['discordance_auroc'] = float(roc_auc_score(d, adata.obs['kl_divergence']))
-    return out
-
-# %% ../../nbs/13_spatial_gvae.ipynb #c050
-def _parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog='bio_gnn-gvae', description='Train the image-guided spatial graph VAE and annotate a slide.')
-    ap.add_argument('--mode', choices=['train_synthetic', 'train_real'], default='train_synthetic',
-                    help='train_synthetic: a synthetic_spatial slide; train_real: the .h5ad at --data_path')
-    ap.add_argument('--data_path', default=None, help='.h5ad with raw counts (X or a counts layer) and obsm["spatial"] (train_real)')
-    ap.add_argument('--config', default=None, help='JSON (or YAML) file of GVAEConfig fields; missing fields take the defaults')
-    ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps; default: best available')
-    ap.add_argument('--seed', type=int, default=0, help='seed of the model (and of the synthetic slide)')
-    ap.add_argument('--output', default='gvae_output', help='output folder')
-    ap.add_argument('--label_key', default=None, help='obs column of known domains to score against (default: the data\'s label_key)')
-    ap.add_argument('--grid', type=int, default=40, help='train_synthetic: slide of grid x grid spots')
-    ap.add_argument('--n_genes', type=int, default=300, help='train_synthetic: genes of the slide')
-    return ap
-
-def main(argv: list[str]|None = None) -> int:
-    "Command line: train on a synthetic or real slide; write adata.h5ad, model.pt, metrics.json, config.json, history.csv and figures to --output."
-    from bio_gnn.data import synthetic_spatial, read_h5ad
-    ap = _parser(); a = ap.parse_args(argv)
-    if a.mode == 'train_real' and not a.data_path: ap.error('--mode train_real needs --data_path FILE.h5ad')
-    if a.mode == 'train_synthetic' and a.data_path: ap.error('--data_path is only used with --mode train_real')
-    over = {'seed': a.seed, **({'device': a.device} if a.device else {})}
-    cfg = load_gvae_config(a.config, **over)
-    out = Path(a.output)
-    with Timer() as t:
-        adata = (synthetic_spatial(n_rows=a.grid, n_cols=a.grid, n_genes=a.n_genes, seed=a.seed) if a.mode == 'train_synthetic'
-                 else read_h5ad(a.data_path))
-        label_key = a.label_key or cfg.label_key or adata.uns.get('bio_gnn', {}).get('label_key')
-        if label_key is not None and label_key not in adata.obs:
-            raise KeyError(f"label_key={label_key!r} is not an obs column of the data; columns there: {list(adata.obs.columns)}.")
-        cfg = replace(cfg, label_key=label_key)
-        gv = GVAE(cfg).fit(adata)
-        gv.embed(adata)
-    metrics = {'mode': a.mode, 'n_spots': int(adata.n_obs), 'n_genes_modelled': len(gv.genes), 'condition': gv.cond_stats['kind'],
-               'epochs': int(len(gv.history)), 'final_train_loss': float(gv.history['train_loss'].iloc[-1]),
-               'final_nll': float(gv.history['val_nll'].iloc[-1]), 'final_kl': float(gv.history['val_kl'].iloc[-1]),
-               'mean_kl_divergence': float(adata.obs['kl_divergence'].mean()), 'wall_time_s': round(t.seconds, 2),
-               **gvae_metrics(adata, label_key), 'data': str(a.data_path) if a.data_path else f'synthetic_spatial(grid={a.grid}, seed={a.seed})'}
-    out.mkdir(parents=True, exist_ok=True)
-    with _atomic_path(out/'adata.h5ad') as p: adata.write_h5ad(p)
-    gv.save(out/'model.pt')
-    save_config(gv.config, out/'config.json')
-    with atomic_write(out/'metrics.json') as f: f.write(json.dumps(metrics, indent=2) + '\n')
-    with atomic_write(out/'history.csv') as f: gv.history.to_csv(f, index=False)
-    for name, fig in (('gvae_spatial_maps', plot_spatial_maps(adata, label_key)), ('gvae_training_curves', plot_training_curves(gv.history))):
-        with atomic_write(out/'figures'/f'{name}.png', 'wb') as f: fig.savefig(f, format='png', dpi=120, bbox_inches='tight')
-    log.info(f"wrote {out}: " + ', '.join(f'{k}={v:.3f}' for k, v in metrics.items() if isinstance(v, float)))
-    return 0
-
-if __name__ == '__main__' and '__file__' in globals(): sys.exit(main())   # `python -m bio_gnn.models.gvae`, not the notebook kernel
