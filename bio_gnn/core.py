@@ -11,8 +11,8 @@ from typing import Any, Iterable
 import numpy as np
 
 # %% auto #0
-__all__ = ['log', 'in_test', 'repo_root', 'Paths', 'get_paths', 'get_logger', 'progress', 'load_config', 'save_config',
-           'atomic_write', 'available_devices', 'get_device', 'seed_everything', 'tracking_mode', 'init_tracking',
+__all__ = ['log', 'in_test', 'repo_root', 'Paths', 'get_paths', 'get_logger', 'progress', 'load_config', 'atomic_write',
+           'save_config', 'available_devices', 'get_device', 'seed_everything', 'tracking_mode', 'init_tracking',
            'git_info', 'library_versions', 'peak_memory_mb', 'provenance', 'run_record', 'write_results',
            'read_results', 'count_parameters', 'as_dense', 'keep_torch_threads', 'write_h5ad', 'Timer', 'save_figure']
 
@@ -27,9 +27,10 @@ def _is_root(p: Path) -> bool:
     return ini.is_file() and 'lib_name = bio_gnn' in ini.read_text(encoding='utf-8', errors='ignore')
 
 def repo_root(start: str|Path|None = None) -> Path:
-    "The bio_gnn repository root: `BIO_GNN_ROOT`, else the first parent of `start` (default: cwd) holding bio_gnn's settings.ini."
+    "The repository root: `BIO_GNN_ROOT`, else the first parent of `start` (default: cwd) with bio_gnn's settings.ini."
     if os.environ.get('BIO_GNN_ROOT'): return Path(os.environ['BIO_GNN_ROOT']).resolve()
-    cands = [Path(start).resolve()] if start else [Path.cwd().resolve()] + ([Path(__file__).resolve().parent] if '__file__' in globals() else [])
+    if start: cands = [Path(start).resolve()]
+    else: cands = [Path.cwd().resolve()] + ([Path(__file__).resolve().parent] if '__file__' in globals() else [])
     for c in cands:
         for p in [c, *c.parents]:
             if _is_root(p): return p
@@ -37,8 +38,6 @@ def repo_root(start: str|Path|None = None) -> Path:
                             "`lib_name = bio_gnn`). Run from inside the repository or set BIO_GNN_ROOT.")
 
 # %% ../nbs/00_core.ipynb #c012
-_TEST_OUT: Path|None = None
-
 @dataclass(frozen=True)
 class Paths:
     "Where bio_gnn reads and writes. `output` holds `results/` and `figures/`."
@@ -56,7 +55,12 @@ class Paths:
     def runs(self) -> Path: return self.root/'runs'
     def ensure(self, name: str) -> Path:
         "Create (if needed) and return the folder `name` (one of data, cache, results, figures, runs)."
-        p = getattr(self, name); p.mkdir(parents=True, exist_ok=True); return p
+        p = getattr(self, name)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+# %% ../nbs/00_core.ipynb #c050
+_TEST_OUT: Path|None = None   # the per-process output folder under tests
 
 def get_paths() -> Paths:
     "The project's `Paths`; outputs under a temporary folder when `in_test()`, unless `BIO_GNN_OUTPUT_DIR` is set."
@@ -76,15 +80,18 @@ def get_logger(name: str = 'bio_gnn') -> logging.Logger:
     if not getattr(base, '_bio_gnn_configured', False):
         h = logging.StreamHandler(sys.stderr)
         h.setFormatter(logging.Formatter('%(asctime)s %(levelname)s %(name)s: %(message)s', '%H:%M:%S'))
-        base.addHandler(h); base.propagate = False
+        base.addHandler(h)
+        base.propagate = False
         base.setLevel(os.environ.get('BIO_GNN_LOG_LEVEL', 'INFO').upper())
         base._bio_gnn_configured = True
-    return base if name == 'bio_gnn' else logging.getLogger(name if name.startswith('bio_gnn') else f'bio_gnn.{name}')
+    if name == 'bio_gnn': return base
+    return logging.getLogger(name if name.startswith('bio_gnn') else f'bio_gnn.{name}')
 
 log = get_logger('core')
 
 # %% ../nbs/00_core.ipynb #c017
-def progress(iterable: Iterable|None = None, desc: str|None = None, total: int|None = None, disable: bool|None = None, **kw):
+def progress(iterable: Iterable|None = None, desc: str|None = None, total: int|None = None,
+             disable: bool|None = None, **kw):
     "A tqdm progress bar (auto: widget in notebooks), off when `BIO_GNN_PROGRESS=0`."
     from tqdm.auto import tqdm
     if disable is None: disable = os.environ.get('BIO_GNN_PROGRESS', '1') == '0'
@@ -98,10 +105,12 @@ def _read_mapping(src) -> dict:
     if not p.exists(): raise FileNotFoundError(f"Config file {p} does not exist.")
     txt = p.read_text(encoding='utf-8')
     if p.suffix.lower() in ('.yaml', '.yml'):
-        import yaml; d = yaml.safe_load(txt) or {}
+        import yaml
+        d = yaml.safe_load(txt) or {}
     elif p.suffix.lower() == '.json': d = json.loads(txt)
     else: raise ValueError(f"Config file {p} has suffix {p.suffix!r}; expected .yaml, .yml or .json.")
-    if not isinstance(d, dict): raise ValueError(f"Config file {p} must hold a mapping at the top level, found {type(d).__name__}.")
+    if not isinstance(d, dict):
+        raise ValueError(f"Config file {p} must hold a mapping at the top level, found {type(d).__name__}.")
     return d
 
 def load_config(cls, src=None, **overrides):
@@ -113,30 +122,35 @@ def load_config(cls, src=None, **overrides):
     if unknown: raise KeyError(f"Unknown config key(s) {unknown} for {cls.__name__}; valid keys are {sorted(valid)}.")
     return cls(**d)
 
-def save_config(cfg, path) -> Path:
-    "Write dataclass `cfg` to `path` (.json or .yaml) atomically."
-    d = asdict(cfg); path = Path(path)
-    if path.suffix.lower() in ('.yaml', '.yml'):
-        import yaml; txt = yaml.safe_dump(d, sort_keys=False)
-    else: txt = json.dumps(d, indent=2, default=str)
-    with atomic_write(path) as f: f.write(txt)
-    return path
-
 # %% ../nbs/00_core.ipynb #c022
 @contextlib.contextmanager
 def atomic_write(path: str|Path, mode: str = 'w', encoding: str|None = 'utf-8'):
     "Context manager: write to a temporary sibling of `path`, then atomically replace `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
     os.close(fd)
     try:
         with open(tmp, mode, encoding=None if 'b' in mode else encoding) as f: yield f
-        umask = os.umask(0); os.umask(umask)
+        umask = os.umask(0)
+        os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp): os.remove(tmp)
         raise
+
+# %% ../nbs/00_core.ipynb #c053
+def save_config(cfg, path) -> Path:
+    "Write dataclass `cfg` to `path` (.json or .yaml) atomically."
+    d = asdict(cfg)
+    path = Path(path)
+    if path.suffix.lower() in ('.yaml', '.yml'):
+        import yaml
+        txt = yaml.safe_dump(d, sort_keys=False)
+    else: txt = json.dumps(d, indent=2, default=str)
+    with atomic_write(path) as f: f.write(txt)
+    return path
 
 # %% ../nbs/00_core.ipynb #c025
 def available_devices() -> list[str]:
@@ -147,6 +161,7 @@ def available_devices() -> list[str]:
     if getattr(torch.backends, 'mps', None) is not None and torch.backends.mps.is_available(): out.append('mps')
     return out + ['cpu']
 
+# %% ../nbs/00_core.ipynb #c056
 def get_device(device: str|None = None, verbose: bool = True):
     "A `torch.device`: `device` if given, else `BIO_GNN_DEVICE`, else the best of CUDA > MPS > CPU."
     import torch
@@ -164,9 +179,11 @@ def get_device(device: str|None = None, verbose: bool = True):
 # %% ../nbs/00_core.ipynb #c028
 def seed_everything(seed: int = 0, deterministic: bool = False, tensorflow: bool|None = None) -> int:
     "Seed python, numpy, torch and (if imported or `tensorflow=True`) TensorFlow; optionally deterministic kernels."
-    if not isinstance(seed, (int, np.integer)) or seed < 0: raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}.")
     seed = int(seed)
-    random.seed(seed); np.random.seed(seed % 2**32)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
     os.environ['PYTHONHASHSEED'] = str(seed)
     import torch
     torch.manual_seed(seed)
@@ -189,6 +206,7 @@ def tracking_mode(mode: str|None = None) -> str:
         raise ValueError(f"wandb mode must be 'online', 'offline' or 'disabled', got {m!r}.")
     return m
 
+# %% ../nbs/00_core.ipynb #c058
 def init_tracking(project: str = 'bio_gnn', name: str|None = None, config: dict|Any = None,
                   mode: str|None = None, dir: str|Path|None = None, **kw):
     "Start a wandb run (offline by default; see `tracking_mode`). Returns the run; call `.finish()` at the end."
@@ -197,7 +215,8 @@ def init_tracking(project: str = 'bio_gnn', name: str|None = None, config: dict|
     d = Path(dir) if dir else repo_root()
     d.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('WANDB_SILENT', 'true')
-    return wandb.init(project=project, name=name, config=config or {}, mode=tracking_mode(mode), dir=str(d), reinit='finish_previous', **kw)
+    return wandb.init(project=project, name=name, config=config or {}, mode=tracking_mode(mode), dir=str(d),
+                      reinit='finish_previous', **kw)
 
 # %% ../nbs/00_core.ipynb #c034
 def git_info(root: Path|None = None) -> dict:
@@ -207,9 +226,12 @@ def git_info(root: Path|None = None) -> dict:
         try: return subprocess.run(['git', *a], cwd=root, capture_output=True, text=True, timeout=20).stdout.strip()
         except (OSError, subprocess.SubprocessError): return ''
     commit = _git('rev-parse', 'HEAD')
-    return {'commit': commit or None, 'dirty': bool(_git('status', '--porcelain', '--untracked-files=no')) if commit else None}
+    dirty = bool(_git('status', '--porcelain', '--untracked-files=no')) if commit else None
+    return {'commit': commit or None, 'dirty': dirty}
 
-_VERSIONED = ['numpy', 'scipy', 'pandas', 'sklearn', 'torch', 'torch_geometric', 'tensorflow', 'keras', 'scanpy', 'anndata', 'wandb', 'faiss', 'pynndescent']
+# %% ../nbs/00_core.ipynb #c060
+_VERSIONED = ['numpy', 'scipy', 'pandas', 'sklearn', 'torch', 'torch_geometric', 'tensorflow', 'keras', 'scanpy',
+              'anndata', 'wandb', 'faiss', 'pynndescent']
 
 def library_versions(names: list[str] = _VERSIONED) -> dict:
     "Versions of the libraries among `names` that are imported in this process (importing none)."
@@ -218,15 +240,18 @@ def library_versions(names: list[str] = _VERSIONED) -> dict:
         m = sys.modules.get(n)
         if m is not None: out[n] = getattr(m, '__version__', 'unknown')
     try:
-        from importlib.metadata import version; out['bio_gnn'] = version('bio_gnn')
+        from importlib.metadata import version
+        out['bio_gnn'] = version('bio_gnn')
     except Exception: pass
     return out
 
+# %% ../nbs/00_core.ipynb #c062
 def peak_memory_mb() -> float:
     "Peak resident memory of this process so far, in MiB."
     r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return r/1024 if sys.platform != 'darwin' else r/2**20
 
+# %% ../nbs/00_core.ipynb #c064
 def provenance(device=None) -> dict:
     "Where and with what a result was produced."
     import torch
@@ -236,6 +261,13 @@ def provenance(device=None) -> dict:
             'host': platform.node(), 'platform': platform.platform(), 'cpus': os.cpu_count(),
             'timestamp': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
+# %% ../nbs/00_core.ipynb #c067
+def run_record() -> dict|None:
+    "The pipeline run this process belongs to (profile, overrides, reproducing command), from `BIO_GNN_RUN`."
+    raw = os.environ.get('BIO_GNN_RUN')
+    return json.loads(raw) if raw else None
+
+# %% ../nbs/00_core.ipynb #c069
 def _jsonable(o):
     if is_dataclass(o): return asdict(o)
     if isinstance(o, (np.integer,)): return int(o)
@@ -245,18 +277,13 @@ def _jsonable(o):
     if hasattr(o, 'to_dict'): return o.to_dict()
     raise TypeError(f"Cannot write {type(o).__name__} to JSON")
 
-def run_record() -> dict|None:
-    "The pipeline run this process belongs to (profile, overrides, the command that reproduces it), from `BIO_GNN_RUN`."
-    raw = os.environ.get('BIO_GNN_RUN')
-    return json.loads(raw) if raw else None
-
 def write_results(name: str, metrics: dict, params: dict|Any = None, dataset: str|dict|None = None,
                   seeds: list|int|None = None, wall_time_s: float|None = None, device=None, **extra) -> Path:
     "Atomically write `results/<name>.json`: metrics plus provenance. Returns the path."
     if not name or '/' in name: raise ValueError(f"results name must be a plain file stem, got {name!r}.")
     rec = {'name': name, 'metrics': metrics, 'params': asdict(params) if is_dataclass(params) else (params or {}),
-           'dataset': dataset, 'seeds': seeds, 'wall_time_s': wall_time_s, 'peak_memory_mb': round(peak_memory_mb(), 1),
-           **extra, 'run': run_record(), 'provenance': provenance(device)}
+           'dataset': dataset, 'seeds': seeds, 'wall_time_s': wall_time_s,
+           'peak_memory_mb': round(peak_memory_mb(), 1), **extra, 'run': run_record(), 'provenance': provenance(device)}
     txt = json.dumps(rec, indent=2, default=_jsonable, allow_nan=False)
     path = get_paths().ensure('results')/f'{name}.json'
     with atomic_write(path) as f: f.write(txt + '\n')
@@ -267,7 +294,8 @@ def read_results(name: str, results_dir: str|Path|None = None) -> dict:
     p = Path(results_dir or get_paths().results)/f'{name}.json'
     if not p.exists():
         have = sorted(q.stem for q in p.parent.glob('*.json')) if p.parent.exists() else []
-        raise FileNotFoundError(f"No results file {p}; results there: {have}. Run the notebook that writes {name!r} first.")
+        raise FileNotFoundError(f"No results file {p}; results there: {have}. "
+                                f"Run the notebook that writes {name!r} first.")
     return json.loads(p.read_text(encoding='utf-8'))
 
 # %% ../nbs/00_core.ipynb #c041
@@ -302,7 +330,8 @@ def write_h5ad(adata, # the AnnData to write
                path: str|Path, # destination .h5ad
                **kw) -> Path:
     "Write `adata` to `path` atomically (a temporary sibling, then a rename): a failed write leaves no half file."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f'.{path.stem}.{os.getpid()}.tmp.h5ad')
     try:
         adata.write_h5ad(tmp, **kw)
@@ -315,9 +344,13 @@ def write_h5ad(adata, # the AnnData to write
 # %% ../nbs/00_core.ipynb #c037
 class Timer:
     "Context manager measuring wall time (`.seconds`)."
-    def __enter__(self): self.t0 = time.perf_counter(); self.seconds = None; return self
+    def __enter__(self):
+        self.t0 = time.perf_counter()
+        self.seconds = None
+        return self
     def __exit__(self, *exc): self.seconds = time.perf_counter() - self.t0
 
+# %% ../nbs/00_core.ipynb #c071
 def save_figure(fig, name: str, formats: tuple[str, ...] = ('png',), dpi: int = 150) -> list[Path]:
     "Atomically save matplotlib `fig` as `figures/<name>.<fmt>` for each format; returns the paths."
     out = []

@@ -22,17 +22,21 @@ __all__ = ['accuracy', 'macro_f1', 'pooled_r2', 'classification_metrics', 'per_c
 def _as_labels(y, name: str = 'y') -> np.ndarray:
     "`y` as a 1-D numpy array of labels; refuses missing values."
     if isinstance(y, (pd.Series, pd.Categorical, pd.Index)):
-        if pd.isna(y).any(): raise ValueError(f"{name} holds {int(pd.isna(y).sum())} missing label(s); drop or label those cells first.")
+        if pd.isna(y).any():
+            raise ValueError(f"{name} holds {int(pd.isna(y).sum())} missing label(s); drop or label those cells first.")
         y = np.asarray(y.astype(str) if isinstance(getattr(y, 'dtype', None), pd.CategoricalDtype) else y)
     a = np.asarray(y)
     if a.ndim != 1: raise ValueError(f"{name} must be 1-D (one label per cell), got shape {a.shape}.")
-    if a.dtype.kind == 'f' and np.isnan(a).any(): raise ValueError(f"{name} holds {int(np.isnan(a).sum())} NaN label(s); drop or label those cells first.")
-    if a.dtype == object and pd.isna(a).any(): raise ValueError(f"{name} holds {int(pd.isna(a).sum())} missing label(s); drop or label those cells first.")
+    if a.dtype.kind == 'f' and np.isnan(a).any():
+        raise ValueError(f"{name} holds {int(np.isnan(a).sum())} NaN label(s); drop or label those cells first.")
+    if a.dtype == object and pd.isna(a).any():
+        raise ValueError(f"{name} holds {int(pd.isna(a).sum())} missing label(s); drop or label those cells first.")
     return a
 
 def _pair(y_true, y_pred):
     yt, yp = _as_labels(y_true, 'y_true'), _as_labels(y_pred, 'y_pred')
-    if len(yt) != len(yp): raise ValueError(f"y_true has {len(yt)} labels but y_pred has {len(yp)}; they must describe the same cells.")
+    if len(yt) != len(yp):
+        raise ValueError(f"y_true has {len(yt)} labels but y_pred has {len(yp)}; they must describe the same cells.")
     if len(yt) == 0: raise ValueError("y_true is empty; nothing to evaluate.")
     return yt, yp
 
@@ -71,7 +75,7 @@ def pooled_r2(y_true, # targets [n, ...]
 # %% ../nbs/05_evaluate.ipynb #c010
 def classification_metrics(y_true, # true labels, one per cell
                            y_pred, # predicted labels
-                           labels: Sequence|None = None, # classes entering macro averages (default: union of y_true and y_pred)
+                           labels: Sequence|None = None, # classes in macro averages (default: y_true ∪ y_pred)
                            proba: np.ndarray|None = None, # (n, K) class probabilities, to add 'macro_auroc'
                            classes: Sequence|None = None, # the K classes of proba's columns (e.g. model.classes_)
                           ) -> dict:
@@ -87,16 +91,20 @@ def classification_metrics(y_true, # true labels, one per cell
            'macro_precision': float(skm.precision_score(yt, yp, average='macro', **kw)),
            'macro_recall': float(skm.recall_score(yt, yp, average='macro', **kw))}
     if proba is not None:
-        if classes is None: raise ValueError("proba was given without classes; pass classes= (the label of each proba column, e.g. model.classes_).")
+        if classes is None:
+            raise ValueError("proba was given without classes; "
+                             "pass classes= (the label of each proba column, e.g. model.classes_).")
         out['macro_auroc'] = roc_curves(yt, proba, classes)['macro_auroc']
     return out
 
+# %% ../nbs/05_evaluate.ipynb #c060
 def per_class_table(y_true, y_pred, labels: Sequence|None = None) -> pd.DataFrame:
     "Per-class precision, recall, F1 and support (rows: classes in `labels` order, default sorted union)."
     yt, yp = _pair(y_true, y_pred)
     labels = _default_labels(yt, yp) if labels is None else np.asarray(labels)
     p, r, f, s = skm.precision_recall_fscore_support(yt, yp, labels=labels, zero_division=0)
-    return pd.DataFrame({'precision': p, 'recall': r, 'f1': f, 'support': s.astype(int)}, index=pd.Index(labels, name='class'))
+    return pd.DataFrame({'precision': p, 'recall': r, 'f1': f, 'support': s.astype(int)},
+                        index=pd.Index(labels, name='class'))
 
 # %% ../nbs/05_evaluate.ipynb #c014
 def confusion_table(y_true, y_pred, labels: Sequence|None = None, normalize: bool = True) -> pd.DataFrame:
@@ -110,10 +118,11 @@ def confusion_table(y_true, y_pred, labels: Sequence|None = None, normalize: boo
     df = pd.DataFrame(cm, index=pd.Index(labels, name='true'), columns=pd.Index(labels, name='predicted'))
     return df if normalize else df.astype(int)
 
+# %% ../nbs/05_evaluate.ipynb #c062
 def plot_confusion_matrix(y_true, y_pred, labels: Sequence|None = None, normalize: bool = True,
                           ax=None, title: str|None = None, annot: bool|None = None, cmap: str = 'Blues',
                           name: str|None = None, formats: tuple = ('png',)):
-    "Seaborn heatmap of the (row-normalised) confusion matrix; saved as figures/<name> if `name`. Returns the figure."
+    "Seaborn heatmap of the (row-normalised) confusion matrix, saved as figures/<name> if `name`; returns the figure."
     import seaborn as sns, matplotlib.pyplot as plt
     cm = confusion_table(y_true, y_pred, labels, normalize)
     k = len(cm)
@@ -123,25 +132,32 @@ def plot_confusion_matrix(y_true, y_pred, labels: Sequence|None = None, normaliz
     sns.heatmap(cm, ax=ax, cmap=cmap, vmin=0, vmax=1 if normalize else None, annot=annot,
                 fmt='.2f' if normalize else 'd', annot_kws={'size': 7}, square=True,
                 cbar_kws={'label': 'fraction of true class' if normalize else 'cells'})
-    ax.set_xlabel('predicted'); ax.set_ylabel('true')
+    ax.set_xlabel('predicted')
+    ax.set_ylabel('true')
     ax.set_title(title or ('confusion matrix (normalised by true class)' if normalize else 'confusion matrix'))
-    ax.tick_params(axis='x', rotation=90); ax.tick_params(axis='y', rotation=0)
+    ax.tick_params(axis='x', rotation=90)
+    ax.tick_params(axis='y', rotation=0)
     if name: save_figure(fig, name, formats)
     return fig
 
 # %% ../nbs/05_evaluate.ipynb #c017
 def _check_proba(y_true, proba, classes):
-    yt = _as_labels(y_true, 'y_true'); classes = np.asarray(classes); proba = np.asarray(proba, dtype=float)
+    yt = _as_labels(y_true, 'y_true')
+    classes = np.asarray(classes)
+    proba = np.asarray(proba, dtype=float)
     if proba.ndim != 2 or proba.shape != (len(yt), len(classes)):
-        raise ValueError(f"proba must have shape (n_cells, n_classes) = ({len(yt)}, {len(classes)}), got {proba.shape}.")
-    if not np.isfinite(proba).all(): raise ValueError(f"proba holds {int((~np.isfinite(proba)).sum())} non-finite value(s).")
+        raise ValueError(f"proba must have shape (n_cells, n_classes) = ({len(yt)}, {len(classes)}), "
+                         f"got {proba.shape}.")
+    if not np.isfinite(proba).all():
+        raise ValueError(f"proba holds {int((~np.isfinite(proba)).sum())} non-finite value(s).")
     unknown = sorted(set(yt.tolist()) - set(classes.tolist()), key=str)
-    if unknown: raise ValueError(f"y_true holds label(s) {unknown[:10]} that are not among classes {classes.tolist()[:20]}; "
-                                 "pass the classes the model knows (model.classes_), or drop those cells.")
+    if unknown:
+        raise ValueError(f"y_true holds label(s) {unknown[:10]} that are not among classes {classes.tolist()[:20]}; "
+                         "pass the classes the model knows (model.classes_), or drop those cells.")
     return yt, proba, classes
 
 def roc_curves(y_true, proba: np.ndarray, classes: Sequence) -> dict:
-    "One-vs-rest ROC per class: {'curves': {class: (fpr, tpr)}, 'table': DataFrame(auroc, n_pos), 'macro_auroc', 'undefined'}."
+    "One-vs-rest ROC per class: {'curves': {class: (fpr, tpr)}, 'table' (auroc, n_pos), 'macro_auroc', 'undefined'}."
     yt, proba, classes = _check_proba(y_true, proba, classes)
     curves, rows, undefined = {}, [], []
     for j, c in enumerate(classes):
@@ -149,13 +165,17 @@ def roc_curves(y_true, proba: np.ndarray, classes: Sequence) -> dict:
         n_pos = int(pos.sum())
         if 0 < n_pos < len(yt):
             fpr, tpr, _ = skm.roc_curve(pos, proba[:, j])
-            curves[c] = (fpr, tpr); auc = float(skm.auc(fpr, tpr))
-        else: undefined.append(c); auc = float('nan')
+            curves[c] = (fpr, tpr)
+            auc = float(skm.auc(fpr, tpr))
+        else:
+            undefined.append(c)
+            auc = float('nan')
         rows.append({'class': c, 'auroc': auc, 'n_pos': n_pos})
     table = pd.DataFrame(rows).set_index('class')
     macro = float(table['auroc'].mean()) if curves else float('nan')
     return {'curves': curves, 'table': table, 'macro_auroc': macro, 'undefined': undefined}
 
+# %% ../nbs/05_evaluate.ipynb #c064
 def plot_roc(y_true, proba: np.ndarray, classes: Sequence, ax=None, title: str|None = None,
              name: str|None = None, formats: tuple = ('png',)):
     "One-vs-rest ROC curves (one line per class, AUROC in the legend) with the macro AUROC in the title."
@@ -167,10 +187,14 @@ def plot_roc(y_true, proba: np.ndarray, classes: Sequence, ax=None, title: str|N
     for i, (c, (fpr, tpr)) in enumerate(roc['curves'].items()):
         ax.plot(fpr, tpr, lw=1.2, color=cmap(i % cmap.N), label=f"{c} ({roc['table'].loc[c, 'auroc']:.3f})")
     ax.plot([0, 1], [0, 1], ls='--', lw=0.8, color='grey')
-    ax.set_xlabel('false positive rate'); ax.set_ylabel('true positive rate'); ax.set_xlim(0, 1); ax.set_ylim(0, 1.01)
+    ax.set_xlabel('false positive rate')
+    ax.set_ylabel('true positive rate')
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1.01)
     und = f"; no curve for {', '.join(map(str, roc['undefined']))}" if roc['undefined'] else ''
     ax.set_title(title or f"one-vs-rest ROC, macro AUROC {roc['macro_auroc']:.3f}{und}", fontsize=9)
-    ax.legend(fontsize=7, loc='center left', title='class (AUROC)', title_fontsize=7, frameon=False, bbox_to_anchor=(1.02, 0.5))
+    ax.legend(fontsize=7, loc='center left', title='class (AUROC)', title_fontsize=7, frameon=False,
+              bbox_to_anchor=(1.02, 0.5))
     if name: save_figure(fig, name, formats)
     return fig
 
@@ -181,16 +205,21 @@ def reject_low_confidence(proba: np.ndarray, # (n, K) class probabilities
                           unknown: str = 'Unknown', # label given to rejected cells
                          ) -> np.ndarray:
     "Predicted labels (argmax of `proba`), with `unknown` where the top probability is below `threshold`."
-    proba = np.asarray(proba, dtype=float); classes = np.asarray(classes)
-    if proba.ndim != 2 or proba.shape[1] != len(classes): raise ValueError(f"proba must have shape (n, {len(classes)}) to match classes, got {proba.shape}.")
+    proba = np.asarray(proba, dtype=float)
+    classes = np.asarray(classes)
+    if proba.ndim != 2 or proba.shape[1] != len(classes):
+        raise ValueError(f"proba must have shape (n, {len(classes)}) to match classes, got {proba.shape}.")
     if not 0 <= threshold <= 1: raise ValueError(f"threshold must lie in [0, 1] (a probability), got {threshold}.")
-    if unknown in set(classes.tolist()): raise ValueError(f"unknown={unknown!r} is already one of the classes; pick another label.")
+    if unknown in set(classes.tolist()):
+        raise ValueError(f"unknown={unknown!r} is already one of the classes; pick another label.")
     pred = classes[proba.argmax(1)].astype(object)
     pred[proba.max(1) < threshold] = unknown
     return pred
 
-def rejection_report(y_true, proba: np.ndarray, classes: Sequence, threshold: float, unknown: str = 'Unknown') -> dict:
-    "Share of cells rejected below `threshold`, metrics on the accepted cells, and accuracy counting rejections as errors."
+# %% ../nbs/05_evaluate.ipynb #c067
+def rejection_report(y_true, proba: np.ndarray, classes: Sequence, threshold: float,
+                     unknown: str = 'Unknown') -> dict:
+    "Share of cells rejected below `threshold`, metrics on accepted cells, accuracy counting rejections as errors."
     yt, proba, classes = _check_proba(y_true, proba, classes)
     pred = reject_low_confidence(proba, classes, threshold, unknown)
     acc = pred != unknown
@@ -201,7 +230,8 @@ def rejection_report(y_true, proba: np.ndarray, classes: Sequence, threshold: fl
         m = classification_metrics(yt[acc], pred[acc].astype(yt.dtype) if yt.dtype != object else pred[acc])
         out.update({f'accepted_{k}': v for k, v in m.items() if k != 'n'})
     else:
-        out.update({f'accepted_{k}': float('nan') for k in ('accuracy', 'balanced_accuracy', 'macro_f1', 'weighted_f1', 'macro_precision', 'macro_recall')})
+        names = ('accuracy', 'balanced_accuracy', 'macro_f1', 'weighted_f1', 'macro_precision', 'macro_recall')
+        out.update({f'accepted_{k}': float('nan') for k in names})
     return out
 
 # %% ../nbs/05_evaluate.ipynb #c023
@@ -212,13 +242,18 @@ def _allocate(n_c: int, fractions: np.ndarray) -> np.ndarray:
     rem = raw - k
     for i in sorted(range(len(k)), key=lambda i: (-rem[i], i))[: n_c - k.sum()]: k[i] += 1
     if k[0] == 0 and n_c > 0:
-        j = 1 + int(np.argmax(k[1:])); k[j] -= 1; k[0] += 1
+        j = 1 + int(np.argmax(k[1:]))
+        k[j] -= 1
+        k[0] += 1
     for i in range(1, len(k)):
         if k[i] == 0:
             j = int(np.argmax(k))
-            if k[j] > 1: k[j] -= 1; k[i] += 1
+            if k[j] > 1:
+                k[j] -= 1
+                k[i] += 1
     return k
 
+# %% ../nbs/05_evaluate.ipynb #c069
 def stratified_split(y, # labels, one per cell
                      fractions: Sequence[float] = (0.7, 0.15, 0.15), # part sizes (train first), summing to 1
                      seed: int = 0, # seed of the shuffles
@@ -228,7 +263,8 @@ def stratified_split(y, # labels, one per cell
     y = _as_labels(y, 'y')
     f = np.asarray(fractions, dtype=float)
     if f.ndim != 1 or len(f) < 2 or (f <= 0).any() or abs(f.sum() - 1) > 1e-8:
-        raise ValueError(f"fractions must be >= 2 positive numbers summing to 1 (train first), got {tuple(fractions)}.")
+        raise ValueError(f"fractions must be >= 2 positive numbers summing to 1 (train first), "
+                         f"got {tuple(fractions)}.")
     classes, counts = np.unique(y, return_counts=True)
     small = {c: int(n) for c, n in zip(classes.tolist(), counts) if n < min_members}
     if small:
@@ -250,11 +286,13 @@ def repeated_splits(run_fn: Callable[[int], dict], # run_fn(seed) -> {model: {me
     "Run `run_fn(seed)` over `seeds`; tidy DataFrame of every model's metrics per seed."
     rows, seeds = [], list(seeds)
     if not seeds: raise ValueError("seeds is empty; pass e.g. range(10).")
-    if len(set(seeds)) != len(seeds): raise ValueError(f"seeds repeat: {seeds}; repeated seeds would count one split twice.")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds repeat: {seeds}; repeated seeds would count one split twice.")
     for s in progress(seeds, desc=desc):
         res = run_fn(s)
         if not isinstance(res, dict) or not res or not all(isinstance(v, dict) for v in res.values()):
-            raise ValueError(f"run_fn({s}) must return {{model: {{metric: value}}}}, got {type(res).__name__}: {str(res)[:200]}")
+            raise ValueError(f"run_fn({s}) must return {{model: {{metric: value}}}}, "
+                             f"got {type(res).__name__}: {str(res)[:200]}")
         for model, mets in res.items():
             for metric, v in mets.items():
                 if not isinstance(v, (int, float, np.integer, np.floating)) or isinstance(v, bool):
@@ -262,42 +300,52 @@ def repeated_splits(run_fn: Callable[[int], dict], # run_fn(seed) -> {model: {me
                 rows.append({'seed': s, 'model': str(model), 'metric': str(metric), 'value': float(v)})
     return pd.DataFrame(rows, columns=['seed', 'model', 'metric', 'value'])
 
+# %% ../nbs/05_evaluate.ipynb #c070
 def summary_stats(df: pd.DataFrame) -> pd.DataFrame:
     "Mean, sample sd (ddof=1) and number of seeds per model and metric, from a tidy `repeated_splits` table."
     missing = {'model', 'metric', 'value'} - set(df.columns)
-    if missing: raise KeyError(f"df lacks column(s) {sorted(missing)}; expected the tidy output of repeated_splits (columns {list(df.columns)}).")
+    if missing:
+        raise KeyError(f"df lacks column(s) {sorted(missing)}; expected the tidy output of repeated_splits "
+                       f"(columns {list(df.columns)}).")
     return df.groupby(['model', 'metric'], sort=False)['value'].agg(mean='mean', sd='std', n='count').reset_index()
 
+# %% ../nbs/05_evaluate.ipynb #c072
 def summary_table(df: pd.DataFrame, metrics: Sequence[str]|None = None, decimals: int = 3) -> pd.DataFrame:
     "'mean ± sd' per model (rows) and metric (columns) from a tidy `repeated_splits` table."
     st = summary_stats(df)
     if metrics is not None:
         unknown = sorted(set(metrics) - set(st['metric']))
-        if unknown: raise KeyError(f"metric(s) {unknown} not in the table; metrics there: {sorted(st['metric'].unique())}.")
+        if unknown:
+            raise KeyError(f"metric(s) {unknown} not in the table; metrics there: {sorted(st['metric'].unique())}.")
         st = st[st['metric'].isin(metrics)]
-    st = st.assign(text=[f"{m:.{decimals}f} ± {s:.{decimals}f}" if not np.isnan(s) else f"{m:.{decimals}f}" for m, s in zip(st['mean'], st['sd'])])
+    st = st.assign(text=[f"{m:.{decimals}f} ± {s:.{decimals}f}" if not np.isnan(s) else f"{m:.{decimals}f}"
+                         for m, s in zip(st['mean'], st['sd'])])
     out = st.pivot(index='model', columns='metric', values='text')
-    out = out.loc[list(dict.fromkeys(st['model'])), list(metrics) if metrics is not None else list(dict.fromkeys(st['metric']))]
+    columns = list(metrics) if metrics is not None else list(dict.fromkeys(st['metric']))
+    out = out.loc[list(dict.fromkeys(st['model'])), columns]
     out.columns.name = None
     return out
 
+# %% ../nbs/05_evaluate.ipynb #c074
 def paired_comparison(df: pd.DataFrame, model: str, baseline: str, metric: str,
                       higher_is_better: bool = True, tie_tol: float = 0.0) -> dict:
-    "Wins/ties/losses of `model` vs `baseline` on `metric` paired by seed, mean difference and Wilcoxon signed-rank p."
+    "Wins/ties/losses of `model` vs `baseline` on `metric` paired by seed, mean difference, Wilcoxon signed-rank p."
     import scipy.stats
     if model == baseline: raise ValueError(f"model and baseline are both {model!r}; compare two different models.")
     sub = df[df['metric'] == metric]
     for nm in (model, baseline):
         if nm not in set(sub['model']):
-            raise KeyError(f"no rows for model {nm!r} and metric {metric!r}; models: {sorted(df['model'].unique())}, metrics: {sorted(df['metric'].unique())}.")
+            raise KeyError(f"no rows for model {nm!r} and metric {metric!r}; models: {sorted(df['model'].unique())}, "
+                           f"metrics: {sorted(df['metric'].unique())}.")
     wide = sub.pivot_table(index='seed', columns='model', values='value')[[model, baseline]]
     notes, n_all = [], len(wide)
     wide = wide.dropna()
     if len(wide) < n_all: notes.append(f"{n_all - len(wide)} seed(s) lack one of the two models and were left out")
     d = (wide[model] - wide[baseline]).to_numpy() * (1 if higher_is_better else -1)   # > 0: model better
     tied = np.abs(d) <= tie_tol
-    out = {'model': model, 'baseline': baseline, 'metric': metric, 'higher_is_better': higher_is_better, 'n': int(len(d)),
-           'wins': int((~tied & (d > 0)).sum()), 'ties': int(tied.sum()), 'losses': int((~tied & (d < 0)).sum()),
+    out = {'model': model, 'baseline': baseline, 'metric': metric, 'higher_is_better': higher_is_better,
+           'n': int(len(d)), 'wins': int((~tied & (d > 0)).sum()), 'ties': int(tied.sum()),
+           'losses': int((~tied & (d < 0)).sum()),
            'mean_model': float(wide[model].mean()), 'mean_baseline': float(wide[baseline].mean()),
            'mean_diff': float((wide[model] - wide[baseline]).mean()),
            'sd_diff': float((wide[model] - wide[baseline]).std(ddof=1)) if len(d) > 1 else float('nan'),
@@ -307,8 +355,9 @@ def paired_comparison(df: pd.DataFrame, model: str, baseline: str, metric: str,
     else:
         out['p_value'] = float(scipy.stats.wilcoxon(d[~tied], zero_method='wilcox', alternative='two-sided').pvalue)
         p_min = 2 / 2**m
-        if p_min >= 0.05: notes.append(f"only {m} untied pair(s): the smallest attainable two-sided p is {p_min:.3g}, "
-                                       "so the test cannot reach 0.05; report wins and the mean difference, or run more seeds")
+        if p_min >= 0.05:
+            notes.append(f"only {m} untied pair(s): the smallest attainable two-sided p is {p_min:.3g}, so the test "
+                         "cannot reach 0.05; report wins and the mean difference, or run more seeds")
     out['note'] = '; '.join(notes)
     return out
 
@@ -322,7 +371,7 @@ def fit_linear_baseline(kind: str, # 'logreg' (logistic regression, lbfgs) or 's
                         metric: str = 'macro_f1', # validation score: 'macro_f1' or 'accuracy'
                         max_iter: int|None = None, # solver iterations (default 1000 for logreg, 5000 for svm)
                         seed: int = 0):
-    "Fit `kind` for each (C, class weight) on train; return the best by validation `metric`, with `tuning_` and `chosen_`."
+    "Fit `kind` per (C, class weight) on train; return the best by validation `metric`, with `tuning_` and `chosen_`."
     from sklearn.linear_model import LogisticRegression
     from sklearn.svm import LinearSVC
     if kind not in ('logreg', 'svm'): raise ValueError(f"kind={kind!r}; expected 'logreg' or 'svm'.")
@@ -356,17 +405,22 @@ def regression_metrics(y_true, # targets (any shape); NaN = unobserved when mask
     if mask is None: obs = ~np.isnan(yt)
     else:
         try: obs = np.broadcast_to(np.asarray(mask, dtype=bool), yt.shape)
-        except ValueError: raise ValueError(f"mask shape {np.shape(mask)} cannot broadcast to y_true shape {yt.shape}.") from None
-        if np.isnan(yt[obs]).any(): raise ValueError("y_true holds NaN at entries the mask marks as observed; mask them out (or pass mask=None).")
+        except ValueError:
+            raise ValueError(f"mask shape {np.shape(mask)} cannot broadcast to y_true shape {yt.shape}.") from None
+        if np.isnan(yt[obs]).any():
+            raise ValueError("y_true holds NaN at entries the mask marks as observed; "
+                             "mask them out (or pass mask=None).")
     t, p = yt[obs], yp[obs]
     if t.size == 0: raise ValueError("no observed entries (mask all False / y_true all NaN); nothing to evaluate.")
-    if not np.isfinite(p).all(): raise ValueError(f"y_pred holds {int((~np.isfinite(p)).sum())} non-finite value(s) at observed entries.")
+    if not np.isfinite(p).all():
+        raise ValueError(f"y_pred holds {int((~np.isfinite(p)).sum())} non-finite value(s) at observed entries.")
     mse = float(skm.mean_squared_error(t, p))
     with warnings.catch_warnings():
         warnings.simplefilter('ignore')
         r = float(scipy.stats.pearsonr(t, p)[0]) if t.size > 1 and t.std() > 0 and p.std() > 0 else float('nan')
         r2 = float(skm.r2_score(t, p)) if t.size > 1 else float('nan')
-    return {'mse': mse, 'mae': float(skm.mean_absolute_error(t, p)), 'rmse': math.sqrt(mse), 'r2': r2, 'pearson': r, 'n': int(t.size)}
+    return {'mse': mse, 'mae': float(skm.mean_absolute_error(t, p)), 'rmse': math.sqrt(mse), 'r2': r2, 'pearson': r,
+            'n': int(t.size)}
 
 # %% ../nbs/05_evaluate.ipynb #c032
 def clustering_metrics(labels_true, labels_pred) -> dict:
@@ -374,13 +428,15 @@ def clustering_metrics(labels_true, labels_pred) -> dict:
     yt, yp = _pair(labels_true, labels_pred)
     return {'ari': float(skm.adjusted_rand_score(yt, yp)), 'nmi': float(skm.normalized_mutual_info_score(yt, yp))}
 
+# %% ../nbs/05_evaluate.ipynb #c077
 def knn_adjacency(emb: np.ndarray, n_neighbors: int = 15):
-    "Symmetrised (union), unweighted exact k-NN graph of `emb` as a scipy CSR matrix (no self-loops), by `bio_gnn.knn`."
+    "Symmetrised (union), unweighted exact k-NN graph of `emb`: scipy CSR, no self-loops (built by `bio_gnn.knn`)."
     from bio_gnn.knn import knn_graph, knn_to_csr, symmetrize
     A = knn_to_csr(*knn_graph(np.asarray(emb, dtype=np.float32), k=n_neighbors), n=len(emb))
     A.data[:] = 1.0
     return symmetrize(A, 'union', 'max')
 
+# %% ../nbs/05_evaluate.ipynb #c079
 def _leiden(emb: np.ndarray, resolution: float, n_neighbors: int, seed: int, adata=None):
     import anndata as ad, scanpy as sc
     if adata is None:
@@ -392,17 +448,19 @@ def _leiden(emb: np.ndarray, resolution: float, n_neighbors: int, seed: int, ada
 
 def cluster_embedding(embedding: np.ndarray, # (n_cells, d) embedding, e.g. PCA or a model's latent space
                       method: str = 'leiden', # 'leiden' or 'kmeans'
-                      n_clusters: int|None = None, # k-means: required; Leiden: target found by bisecting the resolution
+                      n_clusters: int|None = None, # k-means: required; Leiden: target reached by bisecting resolution
                       resolution: float = 1.0, # Leiden resolution when n_clusters is None
                       n_neighbors: int = 15, # Leiden: k of the k-NN graph
                       seed: int = 0,
                      ) -> tuple[np.ndarray, dict]: # cluster ids and {'n_clusters', 'resolution'}
     "Cluster an embedding with k-means or Leiden (optionally bisecting the resolution to reach `n_clusters`)."
     emb = np.asarray(embedding, dtype=float)
-    if emb.ndim != 2 or not np.isfinite(emb).all(): raise ValueError(f"embedding must be a finite (n_cells, d) array, got shape {emb.shape}.")
+    if emb.ndim != 2 or not np.isfinite(emb).all():
+        raise ValueError(f"embedding must be a finite (n_cells, d) array, got shape {emb.shape}.")
     if method == 'kmeans':
         from sklearn.cluster import KMeans
-        if n_clusters is None or not 1 <= n_clusters <= len(emb): raise ValueError(f"k-means needs 1 <= n_clusters <= n_cells ({len(emb)}), got {n_clusters}.")
+        if n_clusters is None or not 1 <= n_clusters <= len(emb):
+            raise ValueError(f"k-means needs 1 <= n_clusters <= n_cells ({len(emb)}), got {n_clusters}.")
         cl = KMeans(n_clusters=n_clusters, n_init=10, random_state=seed).fit_predict(emb)
         return cl, {'n_clusters': int(n_clusters), 'resolution': None}
     if method != 'leiden': raise ValueError(f"method must be 'leiden' or 'kmeans', got {method!r}.")
@@ -415,8 +473,12 @@ def cluster_embedding(embedding: np.ndarray, # (n_cells, d) embedding, e.g. PCA 
             k = cl.max() + 1
             if abs(k - n_clusters) < best[0]: best = (abs(k - n_clusters), res, cl)
             if k == n_clusters: break
-            if k < n_clusters: lo = res; res = res * 2 if hi is None else (res + hi) / 2
-            else: hi = res; res = (lo + res) / 2
+            if k < n_clusters:
+                lo = res
+                res = res * 2 if hi is None else (res + hi) / 2
+            else:
+                hi = res
+                res = (lo + res) / 2
             cl, _ = _leiden(emb, res, n_neighbors, seed, adata)
         if cl.max() + 1 != n_clusters:
             k = cl.max() + 1
@@ -424,10 +486,13 @@ def cluster_embedding(embedding: np.ndarray, # (n_cells, d) embedding, e.g. PCA 
         _, resolution, cl = best
     return cl, {'n_clusters': int(cl.max() + 1), 'resolution': float(resolution)}
 
-def cluster_and_score(embedding: np.ndarray, labels, method: str = 'leiden', n_clusters: int|None = None, **kw) -> dict:
-    "Cluster `embedding` (`cluster_embedding`) and score against `labels`: {'ari', 'nmi', 'n_clusters', 'resolution', 'method', 'clusters'}."
+# %% ../nbs/05_evaluate.ipynb #c081
+def cluster_and_score(embedding: np.ndarray, labels, method: str = 'leiden', n_clusters: int|None = None,
+                      **kw) -> dict:
+    "`cluster_embedding`, scored against `labels`: {'ari', 'nmi', 'n_clusters', 'resolution', 'method', 'clusters'}."
     y = _as_labels(labels, 'labels')
-    if len(y) != len(embedding): raise ValueError(f"labels has {len(y)} entries but embedding has {len(embedding)} rows.")
+    if len(y) != len(embedding):
+        raise ValueError(f"labels has {len(y)} entries but embedding has {len(embedding)} rows.")
     if method == 'kmeans' and n_clusters is None: n_clusters = len(np.unique(y))
     cl, info = cluster_embedding(embedding, method, n_clusters, **kw)
     return {**clustering_metrics(y, cl), **info, 'method': method, 'clusters': cl}

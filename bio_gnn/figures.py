@@ -14,7 +14,7 @@ log = get_logger('figures')
 
 # %% auto #0
 __all__ = ['log', 'THESIS', 'TEMPORAL_NAMES', 'load_all_results', 'provenance_caption', 'results_index', 'summary_rows',
-           'comparison_table', 'paper_style', 'paper_figure', 'comparison_figure', 'beside_thesis', 'thesis_tables',
+           'comparison_table', 'paper_style', 'comparison_figure', 'paper_figure', 'beside_thesis', 'thesis_tables',
            'write_thesis_tables', 'headline_table', 'build_all']
 
 # %% ../nbs/20_figures.ipynb #c007
@@ -24,28 +24,36 @@ def load_all_results(results_dir: str|Path|None = None) -> dict[str, dict]:
     out = {}
     for p in sorted(d.glob('*.json')):
         try: out[p.stem] = json.loads(p.read_text(encoding='utf-8'))
-        except ValueError as e: raise ValueError(f"{p} is not valid JSON ({e}); re-run the notebook that writes it.") from e
+        except ValueError as e:
+            raise ValueError(f"{p} is not valid JSON ({e}); re-run the notebook that writes it.") from e
     return out
 
+# %% ../nbs/20_figures.ipynb #c032
 def provenance_caption(rec: dict) -> str:
     "One sentence naming the data, seeds, commit, device and date behind a result."
-    pv = rec.get('provenance', {}); git = pv.get('git') or {}
+    pv = rec.get('provenance', {})
+    git = pv.get('git') or {}
     commit = (git.get('commit') or 'unknown')[:8] + ('+dirty' if git.get('dirty') else '')
-    seeds = rec.get('seeds'); ds = rec.get('dataset')
+    seeds = rec.get('seeds')
+    ds = rec.get('dataset')
     ds = ds if isinstance(ds, str) else (json.dumps(ds)[:60] if ds else 'n/a')
     ns = (len(seeds) if isinstance(seeds, list) else (1 if seeds is not None else 0))
     wall = rec.get('wall_time_s')
-    return (f"Source: results/{rec.get('name')}.json (dataset {ds}; {ns} seed{'s' if ns != 1 else ''}; commit {commit}; "
-            f"{pv.get('device', '?')}{' ' + pv['gpu'] if pv.get('gpu') else ''}, {pv.get('cpus', '?')} CPUs; "
-            f"{(pv.get('timestamp') or '')[:10]}{f'; {wall:.0f} s' if isinstance(wall, (int, float)) else ''}).")
+    gpu = ' ' + pv['gpu'] if pv.get('gpu') else ''
+    wall_text = f'; {wall:.0f} s' if isinstance(wall, (int, float)) else ''
+    return (f"Source: results/{rec.get('name')}.json (dataset {ds}; {ns} seed{'s' if ns != 1 else ''}; "
+            f"commit {commit}; {pv.get('device', '?')}{gpu}, {pv.get('cpus', '?')} CPUs; "
+            f"{(pv.get('timestamp') or '')[:10]}{wall_text}).")
 
+# %% ../nbs/20_figures.ipynb #c034
 def results_index(results: dict[str, dict]) -> pd.DataFrame:
     "One row per results file: dataset, seeds, wall time, commit, device, date."
     rows = []
     for n, r in results.items():
-        pv = r.get('provenance', {}); git = pv.get('git') or {}
-        seeds = r.get('seeds')
-        rows.append({'name': n, 'dataset': r.get('dataset') if isinstance(r.get('dataset'), str) else json.dumps(r.get('dataset'))[:40],
+        pv = r.get('provenance', {})
+        git = pv.get('git') or {}
+        seeds, ds = r.get('seeds'), r.get('dataset')
+        rows.append({'name': n, 'dataset': ds if isinstance(ds, str) else json.dumps(ds)[:40],
                      'seeds': len(seeds) if isinstance(seeds, list) else seeds, 'wall_time_s': r.get('wall_time_s'),
                      'commit': (git.get('commit') or '')[:8] + ('+dirty' if git.get('dirty') else ''),
                      'device': pv.get('device'), 'date': (pv.get('timestamp') or '')[:10]})
@@ -55,32 +63,42 @@ def results_index(results: dict[str, dict]) -> pd.DataFrame:
 def summary_rows(rec: dict) -> dict[str, pd.DataFrame]:
     "Every list of {model, metric, mean, sd} rows in `rec['metrics']` (searched two levels deep), by key."
     out = {}
-    def nested(obj):   # {model: {metric: {'mean', 'sd', ...}}}, the form of evaluate.summary_stats tables saved by several chapters
-        return (isinstance(obj, dict) and bool(obj) and all(isinstance(v, dict) and v and all(isinstance(x, dict) and 'mean' in x for x in v.values())
-                                                          for v in obj.values()))
+    # {model: {metric: {'mean', 'sd', ...}}}: evaluate.summary_stats tables as several chapters save them
+    def nested(obj):
+        return (isinstance(obj, dict) and bool(obj)
+                and all(isinstance(v, dict) and v and all(isinstance(x, dict) and 'mean' in x for x in v.values())
+                        for v in obj.values()))
     def visit(obj, key, depth):
-        if isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj) and {'model', 'metric', 'mean'} <= set(obj[0]):
+        if (isinstance(obj, list) and obj and all(isinstance(r, dict) for r in obj)
+                and {'model', 'metric', 'mean'} <= set(obj[0])):
             out[key] = pd.DataFrame(obj)
         elif nested(obj):
-            out[key] = pd.DataFrame([{'model': m, 'metric': k, 'mean': x['mean'], 'sd': x.get('sd'), 'n': x.get('n')} for m, v in obj.items() for k, x in v.items()])
+            out[key] = pd.DataFrame([{'model': m, 'metric': k, 'mean': x['mean'], 'sd': x.get('sd'), 'n': x.get('n')}
+                                     for m, v in obj.items() for k, x in v.items()])
         elif isinstance(obj, dict) and depth < 2:
             for k, v in obj.items(): visit(v, f'{key}.{k}' if key else k, depth + 1)
     visit(rec.get('metrics', {}), '', 0)
     return out
 
-def comparison_table(rows: pd.DataFrame, metrics: list[str]|None = None, higher_is_better: bool = True, digits: int = 3) -> pd.DataFrame:
+# %% ../nbs/20_figures.ipynb #c037
+def comparison_table(rows: pd.DataFrame, metrics: list[str]|None = None, higher_is_better: bool = True,
+                     digits: int = 3) -> pd.DataFrame:
     "Model × metric table of 'mean ± sd' strings from summary rows, best model first on the first metric."
     metrics = metrics or list(dict.fromkeys(rows['metric']))
     missing = [m for m in metrics if m not in set(rows['metric'])]
     if missing: raise KeyError(f"Metrics {missing} not in the summary; it has {sorted(set(rows['metric']))}.")
     r = rows[rows['metric'].isin(metrics)]
     mean = r.pivot_table(index='model', columns='metric', values='mean', aggfunc='first')[metrics]
-    sd = (r.pivot_table(index='model', columns='metric', values='sd', aggfunc='first', dropna=False) if 'sd' in r else mean*np.nan).reindex(index=mean.index, columns=metrics)
+    if 'sd' in r: sd = r.pivot_table(index='model', columns='metric', values='sd', aggfunc='first', dropna=False)
+    else: sd = mean*np.nan
+    sd = sd.reindex(index=mean.index, columns=metrics)
     order = mean[metrics[0]].sort_values(ascending=not higher_is_better, na_position='last').index
     def fmt(m, s):
         if pd.isna(m): return '–'
-        m = float(m); return f'{m:.{digits}f}' + (f' ± {float(s):.{digits}f}' if pd.notna(s) else '')
-    return pd.DataFrame({c: [fmt(mean.loc[i, c], sd.loc[i, c]) for i in order] for c in metrics}, index=order).rename_axis('model')
+        m = float(m)
+        return f'{m:.{digits}f}' + (f' ± {float(s):.{digits}f}' if pd.notna(s) else '')
+    cells = {c: [fmt(mean.loc[i, c], sd.loc[i, c]) for i in order] for c in metrics}
+    return pd.DataFrame(cells, index=order).rename_axis('model')
 
 # %% ../nbs/20_figures.ipynb #c013
 def paper_style():
@@ -88,6 +106,23 @@ def paper_style():
     import seaborn as sns
     sns.set_theme(context='paper', style='whitegrid', font_scale=1.1)
 
+# %% ../nbs/20_figures.ipynb #c039
+def comparison_figure(rows: pd.DataFrame, metric: str, title: str = '', highlight: str|None = None,
+                      higher_is_better: bool = True):
+    "Horizontal dot plot of mean ± sd of `metric` per model."
+    r = rows[rows['metric'] == metric].sort_values('mean', ascending=higher_is_better)
+    if r.empty: raise KeyError(f"No rows for metric {metric!r}; metrics: {sorted(set(rows['metric']))}.")
+    fig, ax = plt.subplots(figsize=(5.5, 0.35*len(r) + 1.2))
+    cols = ['tab:red' if m == highlight else 'tab:blue' for m in r['model']]
+    ax.errorbar(r['mean'], range(len(r)), xerr=r['sd'].fillna(0) if 'sd' in r else None, fmt='none', ecolor='grey',
+                capsize=3)
+    ax.scatter(r['mean'], range(len(r)), c=cols, zorder=3)
+    ax.set_yticks(range(len(r)), r['model'])
+    ax.set_xlabel(f'{metric} (mean ± sd over seeds)')
+    ax.set_title(title)
+    return fig
+
+# %% ../nbs/20_figures.ipynb #c041
 def paper_figure(fig, name: str, caption: str, formats=('png', 'pdf', 'svg')) -> list[Path]:
     "Save `fig` as figures/paper/<name>.<fmt> for each format and write its caption next to it."
     paths = save_figure(fig, f'paper/{name}', tuple(formats))
@@ -95,59 +130,62 @@ def paper_figure(fig, name: str, caption: str, formats=('png', 'pdf', 'svg')) ->
     plt.close(fig)
     return paths
 
-def comparison_figure(rows: pd.DataFrame, metric: str, title: str = '', highlight: str|None = None, higher_is_better: bool = True):
-    "Horizontal dot plot of mean ± sd of `metric` per model."
-    r = rows[rows['metric'] == metric].sort_values('mean', ascending=higher_is_better)
-    if r.empty: raise KeyError(f"No rows for metric {metric!r}; metrics: {sorted(set(rows['metric']))}.")
-    fig, ax = plt.subplots(figsize=(5.5, 0.35*len(r) + 1.2))
-    cols = ['tab:red' if m == highlight else 'tab:blue' for m in r['model']]
-    ax.errorbar(r['mean'], range(len(r)), xerr=r['sd'].fillna(0) if 'sd' in r else None, fmt='none', ecolor='grey', capsize=3)
-    ax.scatter(r['mean'], range(len(r)), c=cols, zorder=3)
-    ax.set_yticks(range(len(r)), r['model']); ax.set_xlabel(f'{metric} (mean ± sd over seeds)'); ax.set_title(title)
-    return fig
-
 # %% ../nbs/20_figures.ipynb #c016
 THESIS = {
-    'temporal': {'metric': 'accuracy', 'values': {'Simple RNN': 0.781, 'LSTM': 0.846, 'BiLSTM': 0.969, 'Transformer': 0.912},
-                 'protocol': 'thesis: GSE175634 (iPSC to cardiomyocyte), 4 trajectories, evaluated on its validation set (test = validation); '
+    'temporal': {'metric': 'accuracy',
+                 'values': {'Simple RNN': 0.781, 'LSTM': 0.846, 'BiLSTM': 0.969, 'Transformer': 0.912},
+                 'protocol': 'thesis: GSE175634 (iPSC to cardiomyocyte), 4 trajectories, evaluated on its validation '
+                             'set (test = validation); '
                              'ours: held-out test windows that do not overlap training windows, repeated seeds'},
     'celltype': {'metric': 'parameters', 'values': {'EnhancedSpatialGNN (paper config)': 74_906_380},
-                 'protocol': 'thesis: 28,991 genes, 11 classes, oversampling before the split, 46 s per epoch on a laptop GPU; '
+                 'protocol': 'thesis: 28,991 genes, 11 classes, oversampling before the split, 46 s per epoch on a '
+                             'laptop GPU; '
                              'ours: splits before any resampling, oversampling inside the training set only'},
-    'temporal_params': {'metric': 'parameters', 'values': {'TemporalCardiacRNN (2,000 inputs)': 7_344_004}, 'protocol': 'parameter count reported by the thesis'},
+    'temporal_params': {'metric': 'parameters', 'values': {'TemporalCardiacRNN (2,000 inputs)': 7_344_004},
+                        'protocol': 'parameter count reported by the thesis'},
 }
 
 def beside_thesis(ours: dict[str, float], system: str, name_map: dict[str, str]|None = None) -> pd.DataFrame:
     "Table of the thesis's value and ours per model for `system` (a key of THESIS), with the protocol difference."
     if system not in THESIS: raise KeyError(f"No thesis numbers for {system!r}; have {sorted(THESIS)}.")
-    t = THESIS[system]; name_map = name_map or {}
-    rows = [{'model': m, f"thesis {t['metric']}": v, f"ours {t['metric']}": ours.get(name_map.get(m, m), np.nan)} for m, v in t['values'].items()]
-    df = pd.DataFrame(rows).set_index('model'); df.attrs['protocol'] = t['protocol']
+    t = THESIS[system]
+    name_map = name_map or {}
+    rows = [{'model': m, f"thesis {t['metric']}": v, f"ours {t['metric']}": ours.get(name_map.get(m, m), np.nan)}
+            for m, v in t['values'].items()]
+    df = pd.DataFrame(rows).set_index('model')
+    df.attrs['protocol'] = t['protocol']
     return df
 
 # %% ../nbs/20_figures.ipynb #c019
 TEMPORAL_NAMES = {'Simple RNN': 'simple_rnn', 'LSTM': 'lstm', 'BiLSTM': 'bilstm', 'Transformer': 'transformer'}
 
 def thesis_tables(results: dict[str, dict]) -> dict[str, tuple[pd.DataFrame, dict]]:
-    "name -> (table beside the thesis, the result it came from), for every result that has thesis numbers to compare with."
+    "name -> (table beside the thesis, the result it came from), for every result with thesis numbers to compare with."
     out = {}
     for name, rec in results.items():
         s = summary_rows(rec).get('summary') if name.startswith('temporal_comparison') else None
         if s is not None:
-            out[name] = (beside_thesis(s[s['metric'] == 'accuracy'].set_index('model')['mean'].to_dict(), 'temporal', TEMPORAL_NAMES), rec)
-            n = ((rec['metrics'].get('parameter_counts') or {}).get('thesis_configuration') or {}).get('ours_pytorch_2000_genes')
+            accuracy = s[s['metric'] == 'accuracy'].set_index('model')['mean'].to_dict()
+            out[name] = (beside_thesis(accuracy, 'temporal', TEMPORAL_NAMES), rec)
+            counts = (rec['metrics'].get('parameter_counts') or {}).get('thesis_configuration') or {}
+            n = counts.get('ours_pytorch_2000_genes')
             if n and 'temporal_params' not in out:
-                out['temporal_params'] = (beside_thesis({'TemporalCardiacRNN (2,000 inputs)': n}, 'temporal_params'), rec)
+                ours = {'TemporalCardiacRNN (2,000 inputs)': n}
+                out['temporal_params'] = (beside_thesis(ours, 'temporal_params'), rec)
     n = ((results.get('celltype_params') or {}).get('metrics', {}).get('headline') or {}).get('paper_parameters')
-    if n: out['celltype_params'] = (beside_thesis({'EnhancedSpatialGNN (paper config)': n}, 'celltype'), results['celltype_params'])
+    if n:
+        out['celltype_params'] = (beside_thesis({'EnhancedSpatialGNN (paper config)': n}, 'celltype'),
+                                  results['celltype_params'])
     return out
 
+# %% ../nbs/20_figures.ipynb #c042
 def write_thesis_tables(results: dict[str, dict]) -> list[Path]:
     "Write every `thesis_tables` table to figures/paper/<name>_vs_thesis_table.md (protocol and provenance below it)."
     paths = []
     for name, (tab, rec) in thesis_tables(results).items():
         p = get_paths().ensure('figures')/'paper'/f'{name}_vs_thesis_table.md'
-        with atomic_write(p) as f: f.write(tab.to_markdown() + f"\n\nProtocol: {tab.attrs['protocol']}.\n\n{provenance_caption(rec)}\n")
+        text = tab.to_markdown() + f"\n\nProtocol: {tab.attrs['protocol']}.\n\n{provenance_caption(rec)}\n"
+        with atomic_write(p) as f: f.write(text)
         paths.append(p)
     return paths
 
@@ -155,12 +193,15 @@ def write_thesis_tables(results: dict[str, dict]) -> list[Path]:
 def headline_table(results: dict[str, dict]) -> pd.DataFrame:
     "The `metrics['headline']` numbers of every result, one row per (result, metric)."
     rows = [{'result': n, 'metric': k, 'value': v} for n, r in results.items()
-            for k, v in ((r.get('metrics') or {}).get('headline') or {}).items() if isinstance(v, (int, float, bool, str))]
+            for k, v in ((r.get('metrics') or {}).get('headline') or {}).items()
+            if isinstance(v, (int, float, bool, str))]
     return pd.DataFrame(rows, columns=['result', 'metric', 'value'])
 
+# %% ../nbs/20_figures.ipynb #c045
 def build_all(results_dir=None, formats=('png', 'pdf', 'svg')) -> pd.DataFrame:
     "Draw a comparison figure and write a comparison table (markdown) for every summary in results/; returns an index."
-    results = load_all_results(results_dir); made = []
+    results = load_all_results(results_dir)
+    made = []
     paper_style()
     for name, rec in results.items():
         for key, rows in summary_rows(rec).items():
@@ -172,5 +213,6 @@ def build_all(results_dir=None, formats=('png', 'pdf', 'svg')) -> pd.DataFrame:
                 f.write(tab.to_markdown() + f'\n\n{cap}\n')
             fig = comparison_figure(rows, metric, f'{name}: {metric}')
             paper_figure(fig, base, f'{name}, {metric} per model (mean ± sd over seeds). ' + cap, formats)
-            made.append({'result': name, 'summary': key, 'models': rows['model'].nunique(), 'metrics': rows['metric'].nunique(), 'figure': f'paper/{base}'})
+            made.append({'result': name, 'summary': key, 'models': rows['model'].nunique(),
+                         'metrics': rows['metric'].nunique(), 'figure': f'paper/{base}'})
     return pd.DataFrame(made)

@@ -35,12 +35,15 @@ def _as_tensor(x, like: torch.Tensor|None = None) -> torch.Tensor:
     t = x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x))
     return t if like is None else t.to(device=like.device, dtype=like.dtype)
 
+# %% ../nbs/04_losses.ipynb #c046
 def _check_targets(logits: torch.Tensor, target: torch.Tensor, ignore_index: int) -> torch.Tensor:
     "Check class-index targets against `logits` (N, C, ...); return the mask of targets that count."
     if logits.dim() < 2: raise ValueError(f"logits must have shape (N, C, ...), got shape {tuple(logits.shape)}.")
-    if target.is_floating_point(): raise ValueError(f"target must hold integer class indices, got dtype {target.dtype}; use .long().")
+    if target.is_floating_point():
+        raise ValueError(f"target must hold integer class indices, got dtype {target.dtype}; use .long().")
     if target.shape != logits.shape[:1] + logits.shape[2:]:
-        raise ValueError(f"target shape {tuple(target.shape)} does not match logits shape {tuple(logits.shape)} (expected (N, ...) for logits (N, C, ...)).")
+        raise ValueError(f"target shape {tuple(target.shape)} does not match logits shape {tuple(logits.shape)} "
+                         "(expected (N, ...) for logits (N, C, ...)).")
     valid = target != ignore_index
     n_classes = logits.shape[1]
     if valid.any():
@@ -54,56 +57,65 @@ def _check_targets(logits: torch.Tensor, target: torch.Tensor, ignore_index: int
 # %% ../nbs/04_losses.ipynb #c011
 def class_weights(y, # training labels: integer class indices (tensor, array or list)
                   n_classes: int|None = None, # number of classes K (default: max(y) + 1)
-                  absent: str = 'zero', # weight of a class with no label in `y`: 'zero' (weight 0) or 'error' (raise)
+                  absent: str = 'zero', # weight of a class absent from `y`: 'zero' (weight 0) or 'error' (raise)
                  ) -> torch.Tensor: # float32 tensor of shape (K,)
     "Balanced class weights `n / (K * count_c)` (scikit-learn's 'balanced'); absent classes get 0 or raise."
     if absent not in ('zero', 'error'): raise ValueError(f"absent must be 'zero' or 'error', got {absent!r}.")
     y = torch.as_tensor(np.asarray(y.cpu() if isinstance(y, torch.Tensor) else y))
     if y.numel() == 0: raise ValueError("y is empty; class weights need at least one training label.")
     if y.is_floating_point():
-        if not torch.all(y == y.round()): raise ValueError(f"y must hold integer class indices, got non-integer values of dtype {y.dtype}.")
+        if not torch.all(y == y.round()):
+            raise ValueError(f"y must hold integer class indices, got non-integer values of dtype {y.dtype}.")
         y = y.long()
     y = y.long().flatten()
-    if int(y.min()) < 0: raise ValueError(f"y holds negative class index {int(y.min())}; expected indices 0..K-1 (encode labels first).")
+    if int(y.min()) < 0:
+        raise ValueError(f"y holds negative class index {int(y.min())}; expected indices 0..K-1 (encode labels first).")
     if n_classes is None: n_classes = int(y.max()) + 1
     if int(y.max()) >= n_classes:
-        raise ValueError(f"y holds class index {int(y.max())} but n_classes={n_classes}; expected indices 0..{n_classes-1}.")
+        raise ValueError(f"y holds class index {int(y.max())} but n_classes={n_classes}; "
+                         f"expected indices 0..{n_classes-1}.")
     counts = torch.bincount(y, minlength=n_classes).double()
     missing = torch.nonzero(counts == 0).flatten().tolist()
     if missing and absent == 'error':
         raise ValueError(f"class(es) {missing} have no training label (counts {counts.long().tolist()}); "
-                         "re-split so every class is in training (see bio_gnn.evaluate.stratified_split) or pass absent='zero'.")
+                         "re-split so every class is in training (see bio_gnn.evaluate.stratified_split) "
+                         "or pass absent='zero'.")
     w = torch.where(counts > 0, y.numel() / (n_classes * counts.clamp_min(1)), torch.zeros_like(counts))
     return w.float()
 
 # %% ../nbs/04_losses.ipynb #c013
 def weighted_cross_entropy(logits: torch.Tensor, # unnormalised scores, shape (N, C, ...)
                            target: torch.Tensor, # class indices, shape (N, ...)
-                           weight: torch.Tensor|None = None, # per-class weights (C,), e.g. from `class_weights`; None = unweighted
+                           weight: torch.Tensor|None = None, # per-class weights (C,), e.g. `class_weights`; None: none
                            reduction: str = 'mean', # 'mean' (weighted mean, torch's convention) | 'sum' | 'none'
                            ignore_index: int = -100, # target value that is skipped (unlabelled cells)
                            label_smoothing: float = 0.0, # passed to torch's cross_entropy
                           ) -> torch.Tensor:
     "Class-weighted cross-entropy (torch's `cross_entropy` with checked targets and weights)."
-    _check_reduction(reduction); _check_targets(logits, target, ignore_index)
+    _check_reduction(reduction)
+    _check_targets(logits, target, ignore_index)
     if weight is not None:
         weight = _as_tensor(weight, logits)
         if weight.shape != (logits.shape[1],):
             raise ValueError(f"weight must have shape ({logits.shape[1]},) (one per class), got {tuple(weight.shape)}.")
-    return F.cross_entropy(logits, target, weight=weight, reduction=reduction, ignore_index=ignore_index, label_smoothing=label_smoothing)
+    return F.cross_entropy(logits, target, weight=weight, reduction=reduction, ignore_index=ignore_index,
+                           label_smoothing=label_smoothing)
 
+# %% ../nbs/04_losses.ipynb #c048
 class WeightedCrossEntropyLoss(nn.Module):
     "Module form of `weighted_cross_entropy`; the class weights are a buffer (moved by `.to`, saved in `state_dict`)."
     def __init__(self, weight=None, reduction: str = 'mean', ignore_index: int = -100, label_smoothing: float = 0.0):
         super().__init__()
-        self.reduction, self.ignore_index, self.label_smoothing = _check_reduction(reduction), ignore_index, label_smoothing
+        self.reduction, self.ignore_index = _check_reduction(reduction), ignore_index
+        self.label_smoothing = label_smoothing
         self.register_buffer('weight', None if weight is None else _as_tensor(weight).float())
     @classmethod
     def from_labels(cls, y, n_classes: int|None = None, absent: str = 'zero', **kw):
         "A loss weighted by `class_weights(y, n_classes, absent)`."
         return cls(class_weights(y, n_classes, absent), **kw)
     def forward(self, logits, target):
-        return weighted_cross_entropy(logits, target, self.weight, self.reduction, self.ignore_index, self.label_smoothing)
+        return weighted_cross_entropy(logits, target, self.weight, self.reduction, self.ignore_index,
+                                      self.label_smoothing)
     def extra_repr(self): return f"reduction={self.reduction!r}, ignore_index={self.ignore_index}"
 
 # %% ../nbs/04_losses.ipynb #c017
@@ -129,12 +141,14 @@ def focal_loss(logits: torch.Tensor, # unnormalised scores, shape (N, C, ...)
         else:
             alpha = _as_tensor(alpha, logits)
             if alpha.shape != (logits.shape[1],):
-                raise ValueError(f"alpha must be a scalar or have shape ({logits.shape[1]},) (one per class), got {tuple(alpha.shape)}.")
+                raise ValueError(f"alpha must be a scalar or have shape ({logits.shape[1]},) (one per class), "
+                                 f"got {tuple(alpha.shape)}.")
             loss = loss * alpha[t]
     loss = torch.where(valid, loss, torch.zeros_like(loss))
     if reduction == 'mean': return loss.sum() / valid.sum().clamp_min(1)
     return _reduce(loss, reduction)
 
+# %% ../nbs/04_losses.ipynb #c051
 class FocalLoss(nn.Module):
     "Module form of `focal_loss`; a tensor `alpha` is a buffer."
     def __init__(self, alpha=None, gamma: float = 2.0, reduction: str = 'mean', ignore_index: int = -100):
@@ -142,7 +156,8 @@ class FocalLoss(nn.Module):
         if not gamma >= 0: raise ValueError(f"gamma must be >= 0, got {gamma!r}.")
         self.gamma, self.reduction, self.ignore_index = float(gamma), _check_reduction(reduction), ignore_index
         self.alpha_scalar = float(alpha) if isinstance(alpha, (int, float)) else None
-        self.register_buffer('alpha', None if alpha is None or self.alpha_scalar is not None else _as_tensor(alpha).float())
+        alpha_tensor = None if alpha is None or self.alpha_scalar is not None else _as_tensor(alpha).float()
+        self.register_buffer('alpha', alpha_tensor)
     def forward(self, logits, target):
         a = self.alpha_scalar if self.alpha_scalar is not None else self.alpha
         return focal_loss(logits, target, a, self.gamma, self.reduction, self.ignore_index)
@@ -151,32 +166,39 @@ class FocalLoss(nn.Module):
 # %% ../nbs/04_losses.ipynb #c023
 def masked_mse(pred: torch.Tensor, # predictions
                target: torch.Tensor, # targets, same shape as `pred`; may hold NaN where unobserved
-               mask: torch.Tensor|None = None, # True where observed, broadcastable to `target`; None = non-NaN targets
+               mask: torch.Tensor|None = None, # True where observed, broadcastable to `target`; None: non-NaN targets
                reduction: str = 'mean', # 'mean' over observed entries (0 when none) | 'sum' | 'none'
               ) -> torch.Tensor:
     "Mean squared error over observed entries only; an all-masked batch gives 0, not NaN."
     _check_reduction(reduction)
     if pred.shape != target.shape:
-        raise ValueError(f"pred shape {tuple(pred.shape)} differs from target shape {tuple(target.shape)}; they must match (no silent broadcasting).")
+        raise ValueError(f"pred shape {tuple(pred.shape)} differs from target shape {tuple(target.shape)}; "
+                         "they must match (no silent broadcasting).")
     if mask is None: mask = ~torch.isnan(target)
     else:
         mask = _as_tensor(mask).to(device=target.device)
         if mask.dtype != torch.bool:
-            if not torch.all((mask == 0) | (mask == 1)): raise ValueError("mask must be boolean (or 0/1), True where the target is observed.")
+            if not torch.all((mask == 0) | (mask == 1)):
+                raise ValueError("mask must be boolean (or 0/1), True where the target is observed.")
             mask = mask.bool()
         try: mask = torch.broadcast_to(mask, target.shape)
-        except RuntimeError: raise ValueError(f"mask shape {tuple(mask.shape)} cannot broadcast to target shape {tuple(target.shape)}.") from None
+        except RuntimeError:
+            raise ValueError(f"mask shape {tuple(mask.shape)} cannot broadcast to target shape "
+                             f"{tuple(target.shape)}.") from None
     if torch.isnan(target[mask]).any():
-        raise ValueError("target holds NaN at entries the mask marks as observed; mask them out (or pass mask=None to mask NaNs).")
+        raise ValueError("target holds NaN at entries the mask marks as observed; "
+                         "mask them out (or pass mask=None to mask NaNs).")
     safe_target = torch.where(mask, target, torch.zeros_like(target))
     sq = torch.where(mask, (pred - safe_target) ** 2, torch.zeros_like(pred))
     if reduction == 'mean': return sq.sum() / mask.sum().clamp_min(1)
     return _reduce(sq, reduction)
 
+# %% ../nbs/04_losses.ipynb #c053
 class MaskedMSELoss(nn.Module):
     "Module form of `masked_mse`: `forward(pred, target, mask=None)`."
     def __init__(self, reduction: str = 'mean'):
-        super().__init__(); self.reduction = _check_reduction(reduction)
+        super().__init__()
+        self.reduction = _check_reduction(reduction)
     def forward(self, pred, target, mask=None): return masked_mse(pred, target, mask, self.reduction)
     def extra_repr(self): return f"reduction={self.reduction!r}"
 
@@ -188,12 +210,17 @@ def zinb_log_prob(x: torch.Tensor, # counts (>= 0), e.g. (cells, genes)
                   eps: float = 1e-8, # lower clamp of mu and theta
                   validate: bool = True, # check x >= 0, mu >= 0, theta > 0 and finiteness (one device sync)
                  ) -> torch.Tensor: # element-wise log-likelihood, broadcast shape
-    "Element-wise log-likelihood of counts under ZINB(mu, theta, pi=sigmoid(pi_logit)) (scVI parametrisation), in log space."
+    "Element-wise log-likelihood of counts under ZINB(mu, theta, pi=sigmoid(pi_logit)) (scVI's parametrisation)."
     theta = _as_tensor(theta, mu)
     if validate:
-        for nm, v, ok in (('x', x, x >= 0), ('mu', mu, mu >= 0), ('theta', theta, theta > 0)):
-            if not torch.isfinite(v).all(): raise ValueError(f"{nm} holds {int((~torch.isfinite(v)).sum())} non-finite value(s); expected finite values.")
-            if not ok.all(): raise ValueError(f"{nm} holds {int((~ok).sum())} value(s) out of range (min {float(v.min()):.3g}); expected {'x >= 0' if nm == 'x' else nm + (' >= 0' if nm == 'mu' else ' > 0')}.")
+        for nm, v, ok, want in (('x', x, x >= 0, 'x >= 0'), ('mu', mu, mu >= 0, 'mu >= 0'),
+                                ('theta', theta, theta > 0, 'theta > 0')):
+            if not torch.isfinite(v).all():
+                raise ValueError(f"{nm} holds {int((~torch.isfinite(v)).sum())} non-finite value(s); "
+                                 "expected finite values.")
+            if not ok.all():
+                raise ValueError(f"{nm} holds {int((~ok).sum())} value(s) out of range (min {float(v.min()):.3g}); "
+                                 f"expected {want}.")
         if pi_logit is not None and torch.isnan(pi_logit).any(): raise ValueError("pi_logit holds NaN.")
     mu, theta = mu.clamp_min(eps), theta.clamp_min(eps)
     log_nb0 = -theta * torch.log1p(mu / theta)                               # theta * log(theta / (theta + mu))
@@ -204,16 +231,21 @@ def zinb_log_prob(x: torch.Tensor, # counts (>= 0), e.g. (cells, genes)
     nonzero_case = log_nb - F.softplus(pi_logit)
     return torch.where(x == 0, zero_case, nonzero_case)
 
-def zinb_nll(x, mu, theta, pi_logit=None, reduction: str = 'mean', eps: float = 1e-8, validate: bool = True) -> torch.Tensor:
-    "ZINB negative log-likelihood (`-zinb_log_prob`) reduced by `reduction`; scVI's per-cell loss is `zinb_nll(..., reduction='none').sum(-1)`."
+# %% ../nbs/04_losses.ipynb #c056
+def zinb_nll(x, mu, theta, pi_logit=None, reduction: str = 'mean', eps: float = 1e-8,
+             validate: bool = True) -> torch.Tensor:
+    "ZINB negative log-likelihood (`-zinb_log_prob`), reduced; scVI's per-cell loss sums `reduction='none'` over genes."
     _check_reduction(reduction)
     return _reduce(-zinb_log_prob(x, mu, theta, pi_logit, eps, validate), reduction)
 
+# %% ../nbs/04_losses.ipynb #c058
 class ZINBLoss(nn.Module):
     "Module form of `zinb_nll`: `forward(x, mu, theta, pi_logit=None)`."
     def __init__(self, reduction: str = 'mean', eps: float = 1e-8, validate: bool = True):
-        super().__init__(); self.reduction, self.eps, self.validate = _check_reduction(reduction), eps, validate
-    def forward(self, x, mu, theta, pi_logit=None): return zinb_nll(x, mu, theta, pi_logit, self.reduction, self.eps, self.validate)
+        super().__init__()
+        self.reduction, self.eps, self.validate = _check_reduction(reduction), eps, validate
+    def forward(self, x, mu, theta, pi_logit=None):
+        return zinb_nll(x, mu, theta, pi_logit, self.reduction, self.eps, self.validate)
     def extra_repr(self): return f"reduction={self.reduction!r}, eps={self.eps}"
 
 # %% ../nbs/04_losses.ipynb #c034
@@ -228,7 +260,7 @@ def _logvar(logvar, sigma, name: str, like: torch.Tensor):
 def gaussian_kl(mu_q: torch.Tensor, # mean of q, e.g. (batch, latent)
                 logvar_q: torch.Tensor|None = None, # log-variance of q (or give sigma_q)
                 mu_p: torch.Tensor|float|None = None, # mean of p (default 0)
-                logvar_p: torch.Tensor|float|None = None, # log-variance of p (default 0: unit variance; or give sigma_p)
+                logvar_p: torch.Tensor|float|None = None, # log-variance of p (default 0; or give sigma_p)
                 sigma_q: torch.Tensor|None = None, # standard deviation of q, instead of logvar_q
                 sigma_p: torch.Tensor|float|None = None, # standard deviation of p, instead of logvar_p
                 sum_dim: int|None = -1, # dimension summed first (the latent dimension); None = keep per-dimension KL
@@ -245,10 +277,12 @@ def gaussian_kl(mu_q: torch.Tensor, # mean of q, e.g. (batch, latent)
     if sum_dim is not None: kl = kl.sum(dim=sum_dim)
     return _reduce(kl, reduction)
 
+# %% ../nbs/04_losses.ipynb #c060
 class GaussianKLLoss(nn.Module):
-    "Module form of `gaussian_kl`: `forward(mu_q, logvar_q, mu_p=None, logvar_p=None)` (standard normal prior by default)."
+    "Module form of `gaussian_kl`: `forward(mu_q, logvar_q, mu_p=None, logvar_p=None)` (standard normal prior)."
     def __init__(self, sum_dim: int|None = -1, reduction: str = 'mean'):
-        super().__init__(); self.sum_dim, self.reduction = sum_dim, _check_reduction(reduction)
+        super().__init__()
+        self.sum_dim, self.reduction = sum_dim, _check_reduction(reduction)
     def forward(self, mu_q, logvar_q, mu_p=None, logvar_p=None):
         return gaussian_kl(mu_q, logvar_q, mu_p, logvar_p, sum_dim=self.sum_dim, reduction=self.reduction)
     def extra_repr(self): return f"sum_dim={self.sum_dim}, reduction={self.reduction!r}"

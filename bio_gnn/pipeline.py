@@ -28,6 +28,7 @@ class Stage:
     depends: tuple = ()   # names of stages that must succeed first
     main: bool = True     # part of `make run` (False: run only with --only)
 
+# %% ../nbs/30_pipeline.ipynb #c036
 _SHARED = ('losses', 'evaluate', 'train')
 _WORM = ('worm', 'worm_activity', 'worm_sim')
 STAGES = [
@@ -43,6 +44,7 @@ STAGES = [
     Stage('losses', '04_losses.ipynb'),
     Stage('evaluate', '05_evaluate.ipynb', ('knn',)),
     Stage('train', '06_train.ipynb', ('losses', 'evaluate')),
+    Stage('sampling', '06a_sampling.ipynb', ('train',)),
     Stage('celltype', '10_celltype_gnn.ipynb', ('synthetic', 'preprocessing') + _SHARED),
     Stage('temporal', '11_temporal_rnn.ipynb', ('synthetic', 'preprocessing') + _SHARED),
     Stage('connectome', '12_connectome.ipynb', _WORM + _SHARED),
@@ -75,7 +77,8 @@ def plan(stages: list[Stage], only: list[str]|None = None, main_only: bool = Tru
         if state.get(n) == 'visiting': raise ValueError(f"Dependency cycle: {' -> '.join(path + (n,))}")
         state[n] = 'visiting'
         for d in by[n].depends: visit(d, path + (n,))
-        state[n] = 'done'; order.append(by[n])
+        state[n] = 'done'
+        order.append(by[n])
     for s in stages:
         if s.name in wanted: visit(s.name)
     return [s for s in order if s.name in wanted]
@@ -93,6 +96,7 @@ def load_profile(profile: str, params_dir: str|Path|None = None) -> dict:
         raise ValueError(f"Profile {p} must map stage names to parameter mappings.")
     return {k: dict(v or {}) for k, v in prof.items()}
 
+# %% ../nbs/30_pipeline.ipynb #c037
 def parse_overrides(items: list[str]|None) -> list[tuple[str|None, str, object]]:
     "Parse `stage.key=value` / `key=value` strings into (stage or None, key, value) with YAML values."
     out = []
@@ -103,8 +107,9 @@ def parse_overrides(items: list[str]|None) -> list[tuple[str|None, str, object]]
         out.append((stage, key.strip(), yaml.safe_load(v)))
     return out
 
+# %% ../nbs/30_pipeline.ipynb #c039
 def notebook_parameters(nb_path: str|Path) -> dict:
-    "Names and default values (as source text) in the notebook's `parameters` cell; every assignment there must parse."
+    "Names and default values (as source text) in the notebook's `parameters` cell; each assignment there must parse."
     import papermill as pm, nbformat, re, logging
     logging.getLogger('papermill').setLevel(logging.ERROR)
     found = {k: v['default'] for k, v in pm.inspect_notebook(str(nb_path)).items()}
@@ -112,10 +117,12 @@ def notebook_parameters(nb_path: str|Path) -> dict:
     cells = [c for c in nb.cells if 'parameters' in c.get('metadata', {}).get('tags', [])]
     assigned = [m.group(1) for c in cells for m in re.finditer(r'^(\w+)\s*(?::[^=]+)?=', c.source, flags=re.M)]
     missed = [a for a in assigned if a not in found]
-    if missed: raise ValueError(f"papermill cannot parse the parameter(s) {missed} in {Path(nb_path).name}'s parameters cell "
-                                "(often a comment with '=' or quotes); simplify those lines so profiles can set them.")
+    if missed:
+        raise ValueError(f"papermill cannot parse the parameter(s) {missed} in {Path(nb_path).name}'s parameters cell "
+                         "(often a comment with '=' or quotes); simplify those lines so profiles can set them.")
     return found
 
+# %% ../nbs/30_pipeline.ipynb #c041
 def stage_parameters(stage: Stage, profile: dict, overrides, nbs_dir: Path) -> dict:
     "Parameters for `stage`: profile entry plus overrides, validated against the notebook's parameters cell."
     params = dict(profile.get(stage.name, {}))
@@ -149,6 +156,7 @@ def resolve_parameters(profile: str = 'quick', only: list[str]|None = None, over
         out[s.name] = res
     return out
 
+# %% ../nbs/30_pipeline.ipynb #c044
 def format_resolved(resolved: dict) -> str:
     "The resolved parameters as YAML, each value commented with its source."
     lines = []
@@ -162,8 +170,10 @@ def format_resolved(resolved: dict) -> str:
 # %% ../nbs/30_pipeline.ipynb #c015
 def check_profiles(params_dir=None, nbs_dir=None, stages=STAGES) -> list[str]:
     "Validate every profile against the stages and their notebooks' parameters; returns the profile names."
-    nbs_dir = Path(nbs_dir or repo_root()/'nbs'); params_dir = Path(params_dir or nbs_dir/'params')
-    names = {s.name: s for s in stages}; profiles = sorted(p.stem for p in params_dir.glob('*.yaml'))
+    nbs_dir = Path(nbs_dir or repo_root()/'nbs')
+    params_dir = Path(params_dir or nbs_dir/'params')
+    names = {s.name: s for s in stages}
+    profiles = sorted(p.stem for p in params_dir.glob('*.yaml'))
     for pr in profiles:
         prof = load_profile(pr, params_dir)
         unknown = sorted(set(prof) - set(names))
@@ -181,7 +191,9 @@ def fingerprint(nb_path: Path, params: dict, lib_dir: Path|None = None) -> str:
     h.update(json.dumps(params, sort_keys=True, default=str).encode())
     lib_dir = Path(lib_dir or repo_root()/'bio_gnn')
     for p in sorted(lib_dir.rglob('*.py')):
-        if '__pycache__' not in p.parts: h.update(p.name.encode()); h.update(p.read_bytes())
+        if '__pycache__' not in p.parts:
+            h.update(p.name.encode())
+            h.update(p.read_bytes())
     return h.hexdigest()
 
 # %% ../nbs/30_pipeline.ipynb #c020
@@ -198,30 +210,39 @@ class StageResult:
     headline: dict = field(default_factory=dict)  # a few scalar metrics from those files
     fingerprint: str = ''
 
+# %% ../nbs/30_pipeline.ipynb #c047
 def _headline(paths: list[Path], n: int = 4) -> dict:
+    "Up to `n` scalar metrics (`metrics['headline']`, else `metrics`) of the results files at `paths`."
     out = {}
     for p in paths:
         try: m = json.loads(p.read_text()).get('metrics', {})
         except (OSError, ValueError): continue
         hl = m.get('headline', m) if isinstance(m, dict) else {}
         for k, v in hl.items():
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and len(out) < n: out[f'{p.stem}.{k}'] = round(v, 4)
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and len(out) < n:
+                out[f'{p.stem}.{k}'] = round(v, 4)
     return out
 
+# %% ../nbs/30_pipeline.ipynb #c050
 def flagged_cells_removed(nb_path: Path, keep_flags=(), skip_flags=None) -> Path:
-    "A copy of the notebook without its nbdev export cell and cells flagged with `tst_flags` (e.g. `#| slow`) not in `keep_flags`."
+    "A copy of the notebook without its nbdev export cell and cells flagged with `tst_flags` not in `keep_flags`."
     import nbformat
     from nbdev.config import get_config
     skip = set(skip_flags if skip_flags is not None else get_config().tst_flags.split()) - set(keep_flags)
     nb = nbformat.read(str(nb_path), as_version=4)
+    def has_flag(src):
+        return any(l.strip().startswith('#|') and l.strip()[2:].strip() in skip for l in src.splitlines()[:3])
     def flagged(c):   # as nbdev_test: skip flagged cells and the notebook's own export cell
-        return c.cell_type == 'code' and ('nbdev_export' + '(' in c.source or
-                                          any(l.strip().startswith('#|') and l.strip()[2:].strip() in skip for l in c.source.splitlines()[:3]))
+        return c.cell_type == 'code' and ('nbdev_export' + '(' in c.source or has_flag(c.source))
     nb.cells = [c for c in nb.cells if not flagged(c)]
     out = Path(tempfile.mkdtemp(prefix='bio_gnn_nb_'))/Path(nb_path).name
-    nbformat.write(nb, str(out)); return out
+    nbformat.write(nb, str(out))
+    return out
 
-def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: str, timeout: int|None, results_dir: Path, flags=()) -> StageResult:
+# %% ../nbs/30_pipeline.ipynb #c053
+def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: str, timeout: int|None,
+             results_dir: Path, flags=()) -> StageResult:
+    "Execute the notebook of `stage` with papermill; the executed copy, its log and the results it wrote."
     import papermill as pm
     out_nb, log_path = run_dir/f'{stage.name}.ipynb', run_dir/f'{stage.name}.log'
     src_nb = flagged_cells_removed(nbs_dir/stage.notebook, keep_flags=flags)
@@ -229,7 +250,8 @@ def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: s
     t0 = time.time()
     before = {p: p.stat().st_mtime for p in results_dir.glob('*.json')} if results_dir.exists() else {}
     with open(log_path, 'w', encoding='utf-8') as lf:
-        lf.write(f"# {stage.notebook} parameters={json.dumps(params, default=str)}\n"); lf.flush()
+        lf.write(f"# {stage.notebook} parameters={json.dumps(params, default=str)}\n")
+        lf.flush()
         try:
             pm.execute_notebook(str(src_nb), str(out_nb), parameters=params, kernel_name=kernel,
                                 cwd=str(nbs_dir), progress_bar=False, log_output=False, stdout_file=lf, stderr_file=lf,
@@ -239,21 +261,50 @@ def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: s
             res.reason = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:300]
             lf.write('\n' + ''.join(traceback.format_exception(e)))
     res.seconds = round(time.time() - t0, 1)
-    new = [p for p in (results_dir.glob('*.json') if results_dir.exists() else []) if before.get(p) != p.stat().st_mtime]
-    res.results = sorted(str(p) for p in new); res.headline = _headline(sorted(new))
+    written = results_dir.glob('*.json') if results_dir.exists() else []
+    new = [p for p in written if before.get(p) != p.stat().st_mtime]
+    res.results = sorted(str(p) for p in new)
+    res.headline = _headline(sorted(new))
     return res
 
+# %% ../nbs/30_pipeline.ipynb #c054
+def _run_stage(s: Stage, params: dict, results: dict, state: dict, state_path: Path, resume: bool, nbs_dir: Path,
+               run_dir: Path, kernel: str, timeout, results_dir: Path, flags, root: Path) -> StageResult:
+    "Run (or skip, with the reason) one stage, updating the `--resume` state."
+    fp = fingerprint(nbs_dir/s.notebook, {**params, '_flags': sorted(flags)}, root/'bio_gnn')
+    failed_deps = [d for d in s.depends if d in results and results[d].status != 'ok']
+    prev = state.get(s.name, {})
+    if failed_deps:
+        reason = f"depends on {', '.join(failed_deps)}, which did not succeed"
+        return StageResult(s.name, 'skipped', reason=reason, fingerprint=fp)
+    current = prev.get('fingerprint') == fp and prev.get('status') == 'ok'
+    if resume and current and all(Path(p).exists() for p in prev.get('results', [])):
+        return StageResult(s.name, 'ok', reason=f"current: unchanged since {prev.get('run_dir')} (--resume)",
+                           output=prev.get('output', ''), results=prev.get('results', []),
+                           headline=prev.get('headline', {}), fingerprint=fp)
+    log.info(f"running {s.name} ({s.notebook}) with {params or 'its defaults'}")
+    r = _run_one(s, params, nbs_dir, run_dir, kernel, timeout, results_dir, flags)
+    r.fingerprint = fp
+    log.info(f"{s.name}: {r.status} in {r.seconds:.1f}s {r.reason}")
+    if r.status == 'ok': state[s.name] = {**asdict(r), 'run_dir': str(run_dir)}
+    else: state.pop(s.name, None)
+    with atomic_write(state_path) as f: json.dump(state, f, indent=1)
+    return r
+
+# %% ../nbs/30_pipeline.ipynb #c056
 def run_command(profile: str, only=None, overrides=None, flags=()) -> str:
     "The `bio_gnn run` command line that reproduces a run with these settings."
     parts = ['bio_gnn run', f'--profile {profile}'] + ([f"--only {' '.join(only)}"] if only else [])
     parts += [f'--param {o}' for o in overrides or []] + ([f"--flags {' '.join(flags)}"] if flags else [])
     return ' '.join(parts)
 
+# %% ../nbs/30_pipeline.ipynb #c058
 def _run_env(record: dict, out_dir: Path) -> dict:
     "Environment for the stage kernels: outputs into the run's folder, the run's settings for `write_results`."
     keys = ('profile', 'only', 'overrides', 'command', 'run_dir')
     return {'BIO_GNN_OUTPUT_DIR': str(out_dir), 'BIO_GNN_RUN': json.dumps({k: record[k] for k in keys}, default=str)}
 
+# %% ../nbs/30_pipeline.ipynb #c061
 def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides: list[str]|None = None,
                  resume: bool = False, run_dir: str|Path|None = None, stages: list[Stage]|None = None,
                  nbs_dir: str|Path|None = None, params_dir: str|Path|None = None, kernel: str = 'python3',
@@ -293,29 +344,6 @@ def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides:
     write_summary(out, run_dir, profile)
     return out
 
-def _run_stage(s: Stage, params: dict, results: dict, state: dict, state_path: Path, resume: bool, nbs_dir: Path,
-               run_dir: Path, kernel: str, timeout, results_dir: Path, flags, root: Path) -> StageResult:
-    "Run (or skip, with the reason) one stage, updating the `--resume` state."
-    fp = fingerprint(nbs_dir/s.notebook, {**params, '_flags': sorted(flags)}, root/'bio_gnn')
-    failed_deps = [d for d in s.depends if d in results and results[d].status != 'ok']
-    prev = state.get(s.name, {})
-    if failed_deps:
-        reason = f"depends on {', '.join(failed_deps)}, which did not succeed"
-        return StageResult(s.name, 'skipped', reason=reason, fingerprint=fp)
-    current = prev.get('fingerprint') == fp and prev.get('status') == 'ok'
-    if resume and current and all(Path(p).exists() for p in prev.get('results', [])):
-        return StageResult(s.name, 'ok', reason=f"current: unchanged since {prev.get('run_dir')} (--resume)",
-                           output=prev.get('output', ''), results=prev.get('results', []),
-                           headline=prev.get('headline', {}), fingerprint=fp)
-    log.info(f"running {s.name} ({s.notebook}) with {params or 'its defaults'}")
-    r = _run_one(s, params, nbs_dir, run_dir, kernel, timeout, results_dir, flags)
-    r.fingerprint = fp
-    log.info(f"{s.name}: {r.status} in {r.seconds:.1f}s {r.reason}")
-    if r.status == 'ok': state[s.name] = {**asdict(r), 'run_dir': str(run_dir)}
-    else: state.pop(s.name, None)
-    with atomic_write(state_path) as f: json.dump(state, f, indent=1)
-    return r
-
 # %% ../nbs/30_pipeline.ipynb #c021
 def stage_summary_table(results: list[StageResult]) -> str:
     "A markdown table: stage, status, seconds, headline metrics, note."
@@ -325,6 +353,7 @@ def stage_summary_table(results: list[StageResult]) -> str:
         rows.append(f'| {r.name} | {r.status} | {r.seconds:.1f} | {hl} | {r.reason} |')
     return '\n'.join(rows)
 
+# %% ../nbs/30_pipeline.ipynb #c063
 def write_summary(results: list[StageResult], run_dir: Path, profile: str) -> None:
     "Write summary.json and summary.md into the run folder, atomically."
     with atomic_write(Path(run_dir)/'summary.json') as f:
@@ -358,7 +387,8 @@ def main(argv: list[str]|None = None) -> int:
         print(format_resolved(resolve_parameters(a.profile, a.only, a.param)))
         return 0
     t0 = time.time()
-    res = run_pipeline(a.profile, only=a.only, overrides=a.param, resume=a.resume, run_dir=a.out, timeout=a.timeout, flags=a.flags)
+    res = run_pipeline(a.profile, only=a.only, overrides=a.param, resume=a.resume, run_dir=a.out, timeout=a.timeout,
+                       flags=a.flags)
     print('\n' + stage_summary_table(res))
     print(f"\n{sum(r.status == 'ok' for r in res)} of {len(res)} stages ok in {time.time() - t0:.0f} s; "
           f"executed notebooks and logs in {Path(res[0].log).parent if res and res[0].log else 'runs/'}")

@@ -22,6 +22,7 @@ def chapters(nbs_dir: Path|None = None) -> list[Path]:
     nbs = sorted(p for p in nbs_dir.glob('[0-9]*.ipynb'))
     return ([nbs_dir/'index.ipynb'] if (nbs_dir/'index.ipynb').exists() else []) + nbs
 
+# %% ../nbs/31_site.ipynb #c026
 def executed_copies(runs_dir: Path|None = None) -> dict[str, Path]:
     "Notebook file name -> its executed copy from the latest successful pipeline run of that stage."
     from bio_gnn.pipeline import STAGES
@@ -45,12 +46,14 @@ def _title(nb) -> str:
     return 'Untitled'
 
 def notebook_to_markdown(nb_path: str|Path, img_dir: Path, img_prefix: str, max_lines: int = 40) -> tuple[str, str]:
-    "(title, pandoc markdown) for a notebook; images are written into `img_dir` and linked as `img_prefix/NAME`."
+    "(title, pandoc markdown) for a notebook; images are written into `img_dir`, linked as `img_prefix/NAME`."
     nb = nbformat.read(str(nb_path), as_version=4)
     parts, n_img = [], 0
     img_dir.mkdir(parents=True, exist_ok=True)
     for c in nb.cells:
-        if c.cell_type == 'markdown': parts.append(c.source); continue
+        if c.cell_type == 'markdown':
+            parts.append(c.source)
+            continue
         if c.cell_type != 'code': continue
         lines = c.source.splitlines()
         dirs = [l.strip()[2:].strip() for l in lines if l.strip().startswith('#|')]
@@ -66,15 +69,20 @@ def notebook_to_markdown(nb_path: str|Path, img_dir: Path, img_prefix: str, max_
             elif ot in ('display_data', 'execute_result'):
                 d = o.get('data', {})
                 if 'image/png' in d:
-                    n_img += 1; name = f'img{n_img:03d}.png'
+                    n_img += 1
+                    name = f'img{n_img:03d}.png'
                     (img_dir/name).write_bytes(base64.b64decode(d['image/png']))
                     parts.append(f'![]({img_prefix}/{name})')
                 elif 'image/svg+xml' in d:
-                    n_img += 1; name = f'img{n_img:03d}.svg'
-                    (img_dir/name).write_text(''.join(d['image/svg+xml'])); parts.append(f'![]({img_prefix}/{name})')
-                elif 'text/html' in d: parts.append('```{=html}\n<div class="output-html">' + ''.join(d['text/html']) + '</div>\n```')
+                    n_img += 1
+                    name = f'img{n_img:03d}.svg'
+                    (img_dir/name).write_text(''.join(d['image/svg+xml']))
+                    parts.append(f'![]({img_prefix}/{name})')
+                elif 'text/html' in d:
+                    parts.append('```{=html}\n<div class="output-html">' + ''.join(d['text/html']) + '</div>\n```')
                 elif 'text/markdown' in d: parts.append(''.join(d['text/markdown']))
-                elif 'text/plain' in d: parts.append('```{.output}\n' + _ANSI.sub('', ''.join(d['text/plain'])) + '\n```')
+                elif 'text/plain' in d:
+                    parts.append('```{.output}\n' + _ANSI.sub('', ''.join(d['text/plain'])) + '\n```')
             elif ot == 'error':
                 tb = _ANSI.sub('', '\n'.join(o.get('traceback', [])))
                 parts.append('```{.output .error}\n' + tb[-4000:] + '\n```')
@@ -82,8 +90,10 @@ def notebook_to_markdown(nb_path: str|Path, img_dir: Path, img_prefix: str, max_
 
 # %% ../nbs/31_site.ipynb #c013
 SITE_CSS = """
-body{margin:0;font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;line-height:1.55;color:#222;display:flex}
-nav.sidebar{width:260px;min-height:100vh;background:#f6f7f9;border-right:1px solid #ddd;padding:1.2em;box-sizing:border-box;position:sticky;top:0;align-self:flex-start;max-height:100vh;overflow:auto}
+body{margin:0;font-family:-apple-system,'Segoe UI',Helvetica,Arial,sans-serif;line-height:1.55;color:#222;
+     display:flex}
+nav.sidebar{width:260px;min-height:100vh;background:#f6f7f9;border-right:1px solid #ddd;padding:1.2em;
+            box-sizing:border-box;position:sticky;top:0;align-self:flex-start;max-height:100vh;overflow:auto}
 nav.sidebar a{display:block;color:#234;text-decoration:none;padding:.25em .4em;border-radius:4px;font-size:.93em}
 nav.sidebar a.current{background:#dde6f3;font-weight:600}
 nav.sidebar h2{font-size:1.1em;margin:.2em 0 .8em}
@@ -112,17 +122,24 @@ $body$
 </main></body></html>
 """
 
-def _pandoc(md: str, out_html: Path, title: str, nav: str, footer: str, resource_dir: Path, bib: Path|None = None, fmt: str = 'markdown') -> None:
+# %% ../nbs/31_site.ipynb #c028
+def _pandoc(md: str, out_html: Path, title: str, nav: str, footer: str, resource_dir: Path, bib: Path|None = None,
+            fmt: str = 'markdown') -> None:
+    "Render markdown `md` into the page `out_html` with the site's template (and citations from `bib`)."
     import pypandoc
-    tpl = Path(tempfile.mkdtemp())/'page.html'; tpl.write_text(TEMPLATE)
+    tpl = Path(tempfile.mkdtemp())/'page.html'
+    tpl.write_text(TEMPLATE)
     args = ['--standalone', f'--template={tpl}', '--mathml', f'--metadata=pagetitle:{title}',
             f'--variable=nav:{nav}', f'--variable=footer:{footer}', f'--resource-path={resource_dir}']
     if bib: args += ['--citeproc', f'--bibliography={bib}', '--metadata=link-citations:true']
     html_txt = pypandoc.convert_text(md, 'html', format=fmt, extra_args=args)
     with atomic_write(out_html) as f: f.write(html_txt)
 
+# %% ../nbs/31_site.ipynb #c029
 def _nav(pages: list[tuple[str, str]], current: str) -> str:
-    return ''.join(f'<a href="{h}"{" class=current" if h == current else ""}>{html.escape(t)}</a>' for h, t in pages)
+    "The sidebar's links to `pages` ((href, title) pairs), the `current` one marked."
+    return ''.join(f'<a href="{h}"{" class=current" if h == current else ""}>{html.escape(t)}</a>'
+                   for h, t in pages)
 
 # %% ../nbs/31_site.ipynb #c015
 def _methods_markdown(qmd: Path, fig_dir: Path, out: Path) -> str:
@@ -133,18 +150,23 @@ def _methods_markdown(qmd: Path, fig_dir: Path, out: Path) -> str:
         alt, src = m.group(1), m.group(2)
         name = Path(src).name
         if (fig_dir/name).exists():
-            (out/'figures').mkdir(parents=True, exist_ok=True); shutil.copy2(fig_dir/name, out/'figures'/name)
+            (out/'figures').mkdir(parents=True, exist_ok=True)
+            shutil.copy2(fig_dir/name, out/'figures'/name)
         else: missing.append(name)
         return f'![{alt}](figures/{name})'
     txt = re.sub(r'!\[([^\]]*)\]\(([^)\s]+)\)', fix, txt)
-    if missing: raise FileNotFoundError(f"The methods chapter links figures that are not in {fig_dir}: {missing}. "
-                                        "Run `make run` (it writes them) or fix the links in nbs/methods.qmd.")
+    if missing:
+        raise FileNotFoundError(f"The methods chapter links figures that are not in {fig_dir}: {missing}. "
+                                "Run `make run` (it writes them) or fix the links in nbs/methods.qmd.")
     return txt
 
+# %% ../nbs/31_site.ipynb #c032
 def build_site(out: str|Path|None = None, nbs_dir: str|Path|None = None, runs_dir: str|Path|None = None,
                fig_dir: str|Path|None = None, use_executed: bool = True) -> Path:
     "Build the site with pandoc into `out` (default `_site/`); returns the folder."
-    root = repo_root(); nbs_dir = Path(nbs_dir or root/'nbs'); out = Path(out or root/'_site')
+    root = repo_root()
+    nbs_dir = Path(nbs_dir or root/'nbs')
+    out = Path(out or root/'_site')
     fig_dir = Path(fig_dir or root/'figures')
     if out.exists(): shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -157,9 +179,11 @@ def build_site(out: str|Path|None = None, nbs_dir: str|Path|None = None, runs_di
         stem = nb.stem
         title, md = notebook_to_markdown(src or nb, out/f'{stem}_files', f'{stem}_files')
         href = 'index.html' if stem == 'index' else f'{stem}.html'
-        note = (f'Executed copy from the pipeline run in <code>{html.escape(str(Path(src).parent.name))}</code>.' if src else
-                'Source notebook, not executed in the latest pipeline run: run <code>make run</code> to see its outputs here.')
-        pages.append((href, title)); rendered.append((href, title, md, f'Source: <code>nbs/{nb.name}</code>. {note}'))
+        if src: note = f'Executed copy from the pipeline run in <code>{html.escape(str(Path(src).parent.name))}</code>.'
+        else: note = ('Source notebook, not executed in the latest pipeline run: '
+                      'run <code>make run</code> to see its outputs here.')
+        pages.append((href, title))
+        rendered.append((href, title, md, f'Source: <code>nbs/{nb.name}</code>. {note}'))
     qmd = nbs_dir/'methods.qmd'
     if qmd.exists(): pages.insert(1, ('methods.html', 'Methods'))
     for href, title, md, footer in rendered:
@@ -167,17 +191,22 @@ def build_site(out: str|Path|None = None, nbs_dir: str|Path|None = None, runs_di
     if qmd.exists():
         md = _methods_markdown(qmd, fig_dir, out)
         bib = nbs_dir/'references.bib'
-        _pandoc(md, out/'methods.html', 'Methods', _nav(pages, 'methods.html'), 'Source: <code>nbs/methods.qmd</code>; references from <code>nbs/references.bib</code>.',
-                out, bib if bib.exists() else None)
+        footer = 'Source: <code>nbs/methods.qmd</code>; references from <code>nbs/references.bib</code>.'
+        _pandoc(md, out/'methods.html', 'Methods', _nav(pages, 'methods.html'), footer, out,
+                bib if bib.exists() else None)
     log.info(f"site: {len(pages)} pages in {out}")
     return out
 
 # %% ../nbs/31_site.ipynb #c017
 def prepare_quarto(out: str|Path|None = None, nbs_dir: str|Path|None = None, runs_dir: str|Path|None = None,
                    fig_dir: str|Path|None = None, use_executed: bool = True) -> Path:
-    "Assemble a Quarto project (`_quarto.yml`, executed chapters in nbs/, methods, bibliography, figures) in `out`; returns it."
-    root = repo_root(); nbs_dir = Path(nbs_dir or root/'nbs'); out = Path(out or root/'_proc'); fig_dir = Path(fig_dir or root/'figures')
-    if not (root/'_quarto.yml').exists(): raise FileNotFoundError(f"{root/'_quarto.yml'} is missing: the Quarto project needs it.")
+    "Assemble a Quarto project (`_quarto.yml`, executed chapters in nbs/, methods, bibliography, figures) in `out`."
+    root = repo_root()
+    nbs_dir = Path(nbs_dir or root/'nbs')
+    out = Path(out or root/'_proc')
+    fig_dir = Path(fig_dir or root/'figures')
+    if not (root/'_quarto.yml').exists():
+        raise FileNotFoundError(f"{root/'_quarto.yml'} is missing: the Quarto project needs it.")
     if out.exists(): shutil.rmtree(out)
     (out/'nbs').mkdir(parents=True)
     shutil.copy2(root/'_quarto.yml', out/'_quarto.yml')
@@ -191,17 +220,20 @@ def prepare_quarto(out: str|Path|None = None, nbs_dir: str|Path|None = None, run
     if fig_dir.exists(): shutil.copytree(fig_dir, out/'figures')
     return out
 
+# %% ../nbs/31_site.ipynb #c034
 def check_quarto_project(folder: str|Path) -> dict:
     "Check a Quarto project as far as possible without Quarto; raise listing the problems, else return what it found."
     import glob, yaml
-    folder = Path(folder); problems = []
+    folder = Path(folder)
+    problems = []
     cfg = yaml.safe_load((folder/'_quarto.yml').read_text())
     def entries(items):
         for it in items or []:
             if isinstance(it, str): yield it
             elif isinstance(it, dict): yield from entries(it.get('contents'))
     found = {}
-    for pat in list(cfg.get('project', {}).get('render', [])) + list(entries(cfg.get('website', {}).get('sidebar', {}).get('contents'))):
+    sidebar = cfg.get('website', {}).get('sidebar', {}).get('contents')
+    for pat in list(cfg.get('project', {}).get('render', [])) + list(entries(sidebar)):
         hits = sorted(glob.glob(str(folder/pat)))
         found[pat] = len(hits)
         if not hits: problems.append(f"_quarto.yml names {pat!r}, which matches no file")
@@ -210,7 +242,8 @@ def check_quarto_project(folder: str|Path) -> dict:
     qmd = folder/'nbs'/'methods.qmd'
     if qmd.exists():
         for src in re.findall(r'!\[[^\]]*\]\(([^)\s]+)\)', qmd.read_text(encoding='utf-8')):
-            if not (qmd.parent/src).resolve().exists(): problems.append(f"methods.qmd links {src}, which is not in the project")
+            if not (qmd.parent/src).resolve().exists():
+                problems.append(f"methods.qmd links {src}, which is not in the project")
     if problems: raise AssertionError('The Quarto project has problems:\n' + '\n'.join(problems))
     return found
 
@@ -220,10 +253,12 @@ CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-backg
 
 def find_chromium() -> str|None:
     "Path of a Chromium executable (`BIO_GNN_CHROMIUM`, or chromium / chromium-browser on the PATH)."
-    for c in [os.environ.get('BIO_GNN_CHROMIUM'), shutil.which('chromium'), shutil.which('chromium-browser'), shutil.which('google-chrome')]:
+    for c in [os.environ.get('BIO_GNN_CHROMIUM'), shutil.which('chromium'), shutil.which('chromium-browser'),
+              shutil.which('google-chrome')]:
         if c and Path(c).exists(): return c
     return None
 
+# %% ../nbs/31_site.ipynb #c036
 def _check_site_here(folder: str, screenshots: str = '') -> dict:
     "Serve `folder`, open every page in Chromium and return a report (run in a subprocess by `check_site`)."
     import http.server, socketserver, urllib.request, urllib.parse
@@ -242,7 +277,8 @@ def _check_site_here(folder: str, screenshots: str = '') -> dict:
             page = b.new_page(viewport={'width': 1280, 'height': 900})
             for f in sorted(folder.glob('*.html')):
                 r = page.goto(base + f.name, wait_until='load')
-                imgs = page.eval_on_selector_all('img', 'els => els.map(e => [e.getAttribute("src"), e.complete && e.naturalWidth > 0])')
+                imgs = page.eval_on_selector_all(
+                    'img', 'els => els.map(e => [e.getAttribute("src"), e.complete && e.naturalWidth > 0])')
                 links = page.eval_on_selector_all('a[href]', 'els => els.map(e => e.getAttribute("href"))')
                 info = {'status': r.status if r else None, 'title': page.title(), 'images': len(imgs),
                         'refs': page.eval_on_selector_all('div#refs > div', 'els => els.length')}
@@ -258,16 +294,20 @@ def _check_site_here(folder: str, screenshots: str = '') -> dict:
                     except Exception as e: report['problems'].append(f'{f.name}: link {h} -> {e}')
                 if screenshots and f.stem in ('index', 'methods'):
                     Path(screenshots).mkdir(parents=True, exist_ok=True)
-                    page.screenshot(path=str(Path(screenshots)/f'site_{"home" if f.stem == "index" else f.stem}.png'), full_page=False)
+                    shot = Path(screenshots)/f'site_{"home" if f.stem == "index" else f.stem}.png'
+                    page.screenshot(path=str(shot), full_page=False)
             b.close()
-    finally: srv.shutdown(); srv.server_close()
+    finally:
+        srv.shutdown()
+        srv.server_close()
     return report
 
+# %% ../nbs/31_site.ipynb #c037
 def check_site(folder: str|Path, screenshots: str|Path|None = None) -> dict:
     "Open every page of the built site in headless Chromium; raise listing the problems, else return the report."
     if not find_chromium():
-        raise RuntimeError("No Chromium found for the site check. Install Debian's `chromium` (apt-get install chromium) "
-                           "or set BIO_GNN_CHROMIUM to a Chromium/Chrome executable.")
+        raise RuntimeError("No Chromium found for the site check. Install Debian's `chromium` "
+                           "(apt-get install chromium) or set BIO_GNN_CHROMIUM to a Chromium/Chrome executable.")
     code = (f"import json; from bio_gnn.site import _check_site_here; "
             f"print('REPORT' + json.dumps(_check_site_here({str(folder)!r}, {str(screenshots or '')!r})))")
     res = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=600)
@@ -279,19 +319,25 @@ def check_site(folder: str|Path, screenshots: str|Path|None = None) -> dict:
 
 # %% ../nbs/31_site.ipynb #c024
 def main(argv=None):
-    "Build (and optionally check) the site: `python -m bio_gnn.site build [--out DIR] [--check] [--screenshots DIR]`, or assemble the Quarto project: `python -m bio_gnn.site quarto [--out DIR]`."
+    "`python -m bio_gnn.site build [--out DIR] [--check] [--screenshots DIR]`, or `quarto [--out DIR]` (Quarto project)"
     import argparse
     ap = argparse.ArgumentParser(prog='python -m bio_gnn.site')
     ap.add_argument('cmd', choices=['build', 'quarto'])
-    ap.add_argument('--out', default=None); ap.add_argument('--check', action='store_true'); ap.add_argument('--screenshots', default=None)
+    ap.add_argument('--out', default=None)
+    ap.add_argument('--check', action='store_true')
+    ap.add_argument('--screenshots', default=None)
     a = ap.parse_args(argv)
     if a.cmd == 'quarto':
-        out = prepare_quarto(a.out); found = check_quarto_project(out)
-        print(f"Quarto project in {out} ({sum(found.values())} files matched by _quarto.yml); render it with: quarto render {out}"); return
+        out = prepare_quarto(a.out)
+        found = check_quarto_project(out)
+        print(f"Quarto project in {out} ({sum(found.values())} files matched by _quarto.yml); "
+              f"render it with: quarto render {out}")
+        return
     out = build_site(a.out)
     print(f"built {len(list(out.glob('*.html')))} pages in {out}")
     if a.check:
         rep = check_site(out, a.screenshots)
-        print(f"checked in Chromium: {len(rep['pages'])} pages, {sum(p['images'] for p in rep['pages'].values())} images, no problems")
+        n_images = sum(p['images'] for p in rep['pages'].values())
+        print(f"checked in Chromium: {len(rep['pages'])} pages, {n_images} images, no problems")
 
 if __name__ == '__main__' and '__file__' in globals(): main()
