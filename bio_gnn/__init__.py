@@ -10,7 +10,8 @@ __version__ = "0.1.0"
 _API = {
     'bio_gnn.core': ['get_paths', 'get_device', 'seed_everything', 'load_config', 'write_results', 'read_results',
                      'count_parameters', 'write_h5ad'],
-    'bio_gnn.data': ['load_dataset', 'list_datasets', 'read_h5ad', 'validate_adata'],
+    'bio_gnn.data': ['load_dataset', 'list_datasets', 'validate_adata'],
+    'bio_gnn.readers': ['read_h5ad', 'read_10x', 'read_many'],
     'bio_gnn.knn': ['knn_graph', 'knn_query', 'neighbors', 'radius_graph', 'to_pyg'],
     'bio_gnn.losses': ['make_loss'],
     'bio_gnn.evaluate': ['classification_metrics', 'regression_metrics', 'stratified_split', 'paired_comparison',

@@ -15,7 +15,7 @@ from .core import get_logger, as_dense
 from .preprocess import (check_counts, filter_qc, normalize_log, select_hvg, scale_genes, run_pca,
                                 compute_neighbors)
 from .evaluate import stratified_split
-from .data import read_h5ad
+from .readers import read_h5ad
 from .synthetic_assays import synthetic_perturbation
 
 log = get_logger('perturb_data')

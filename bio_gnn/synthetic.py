@@ -10,7 +10,7 @@ import pandas as pd
 import scipy.sparse as sp
 import anndata as ad
 from .core import progress
-from .data import GSE175634_DAYS, GSE175634_TYPES
+from .readers import GSE175634_DAYS, GSE175634_TYPES
 
 # %% auto #0
 __all__ = ['CARDIAC_CLASSES', 'MT_GENES', 'CARDIAC_MAX_GENES', 'TIMECOURSE_PROGRAMS', 'cardiac_class_counts', 'synthetic_cardiac',

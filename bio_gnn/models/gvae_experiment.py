@@ -205,7 +205,7 @@ def _write_outputs(out: Path, adata: ad.AnnData, gv: GVAE, metrics: dict, label_
 
 def main(argv: list[str]|None = None) -> int:
     "Command line: train on a synthetic or real slide; write the annotated slide, model, metrics and figures."
-    from bio_gnn.data import read_h5ad
+    from bio_gnn.readers import read_h5ad
     from bio_gnn.synthetic_assays import synthetic_spatial
     ap = _parser()
     a = ap.parse_args(argv)
