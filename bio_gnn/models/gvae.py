@@ -364,8 +364,7 @@ class GVAETask(Task):
     def metrics(self, pred, target):
         return {'nll': float(pred[:, 0].mean()), 'kl': float(pred[:, 1].mean()), 'beta': float(self.beta)}
 
-    def prediction(self, out, batch):
-        return torch.cat([out['mu_q'], out['mu_p'], self.terms(out, batch)[1][:, None]], 1)
+    def prediction(self, out, b): return torch.cat([out['mu_q'], out['mu_p'], self.terms(out, b)[1][:, None]], 1)
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c037
 def _n_domains(adata: ad.AnnData, config: GVAEConfig) -> int|None:
@@ -428,7 +427,7 @@ class GVAE:
         return self
 
     def _check_fitted(self):
-        if self.model is None: raise RuntimeError("This GVAE is not fitted: call .fit(adata) or GVAE.load(path) first.")
+        if self.model is None: raise RuntimeError("This GVAE is not fitted: call .fit(adata) or GVAE.load(path).")
 
     @torch.no_grad()
     def encode(self, adata: ad.AnnData|None = None, # spots measured on the fitted genes
