@@ -60,18 +60,23 @@ class Paths:
         return p
 
 # %% ../nbs/00_core.ipynb #c050
-_TEST_OUT: Path|None = None   # the per-process output folder under tests
+_SESSION_OUT: Path|None = None   # this process's output folder (tests: a temporary folder; else a run folder)
+
+def _session_output(root: Path) -> Path:
+    "The output folder of this process when nothing sets one: a temporary folder under tests, else a run folder."
+    global _SESSION_OUT
+    if _SESSION_OUT is None:
+        if in_test(): _SESSION_OUT = Path(tempfile.mkdtemp(prefix='bio_gnn_test_out_'))
+        else:
+            stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+            _SESSION_OUT = root/'runs'/f'{stamp}-interactive-{os.getpid()}'
+    return _SESSION_OUT
 
 def get_paths() -> Paths:
-    "The project's `Paths`; outputs under a temporary folder when `in_test()`, unless `BIO_GNN_OUTPUT_DIR` is set."
-    global _TEST_OUT
+    "The project's `Paths`: outputs in `BIO_GNN_OUTPUT_DIR`, else this process's own folder (never `results/`)."
     r = repo_root()
-    if os.environ.get('BIO_GNN_OUTPUT_DIR'): out = Path(os.environ['BIO_GNN_OUTPUT_DIR']).resolve()
-    elif in_test():
-        if _TEST_OUT is None: _TEST_OUT = Path(tempfile.mkdtemp(prefix='bio_gnn_test_out_'))
-        out = _TEST_OUT
-    else: out = r
-    return Paths(root=r, output=out)
+    if os.environ.get('BIO_GNN_OUTPUT_DIR'): return Paths(root=r, output=Path(os.environ['BIO_GNN_OUTPUT_DIR']).resolve())
+    return Paths(root=r, output=_session_output(r))
 
 # %% ../nbs/00_core.ipynb #c015
 def get_logger(name: str = 'bio_gnn') -> logging.Logger:

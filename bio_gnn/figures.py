@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 import numpy as np, pandas as pd
 import matplotlib.pyplot as plt
-from .core import get_paths, save_figure, atomic_write, get_logger
+from .core import get_paths, repo_root, save_figure, atomic_write, get_logger
 
 log = get_logger('figures')
 
@@ -19,8 +19,8 @@ __all__ = ['log', 'THESIS', 'TEMPORAL_NAMES', 'load_all_results', 'provenance_ca
 
 # %% ../nbs/20_figures.ipynb #c007
 def load_all_results(results_dir: str|Path|None = None) -> dict[str, dict]:
-    "Every results/*.json, keyed by name."
-    d = Path(results_dir or get_paths().results)
+    "Every results/*.json, keyed by name: the published `results/` unless `results_dir` names a run's folder."
+    d = Path(results_dir or repo_root()/'results')
     out = {}
     for p in sorted(d.glob('*.json')):
         try: out[p.stem] = json.loads(p.read_text(encoding='utf-8'))

@@ -12,7 +12,8 @@ import yaml, nbformat
 # %% auto #0
 __all__ = ['log', 'STAGES', 'Stage', 'plan', 'load_profile', 'parse_overrides', 'notebook_parameters', 'stage_parameters',
            'resolve_parameters', 'format_resolved', 'check_profiles', 'fingerprint', 'StageResult',
-           'flagged_cells_removed', 'run_command', 'run_pipeline', 'stage_summary_table', 'write_summary', 'main']
+           'flagged_cells_removed', 'run_command', 'run_pipeline', 'stage_summary_table', 'write_summary',
+           'publish_problems', 'publish', 'main']
 
 # %% ../nbs/30_pipeline.ipynb #c004
 from .core import repo_root, get_paths, get_logger, atomic_write
@@ -366,6 +367,48 @@ def write_summary(results: list[StageResult], run_dir: Path, profile: str) -> No
         json.dump({'profile': profile, 'stages': [asdict(r) for r in results]}, f, indent=1)
     with atomic_write(Path(run_dir)/'summary.md') as f: f.write(stage_summary_table(results) + '\n')
 
+# %% ../nbs/30_pipeline.ipynb #p001
+def publish_problems(record: dict, root: Path, run_dir: Path) -> list[str]:
+    "Why a run (its `run.json` record) should not be published: overrides, a changed profile, failed stages."
+    out = []
+    if record.get('overrides'): out.append(f"it was run with --param {record['overrides']}, not its profile alone")
+    if record.get('profile'):
+        prof = load_profile(record['profile'], root/'nbs'/'params')
+        changed = sorted(s for s, p in (record.get('parameters') or {}).items()
+                         if not record.get('overrides') and p != prof.get(s, {}))
+        if changed: out.append(f"profile {record['profile']!r} has changed since for stage(s) {changed}")
+    summary = run_dir/'summary.json'
+    if summary.exists():
+        bad = [f"{s['name']} ({s['status']})" for s in json.loads(summary.read_text())['stages'] if s['status'] != 'ok']
+        if bad: out.append(f"stage(s) {bad} did not succeed")
+    return out
+
+# %% ../nbs/30_pipeline.ipynb #p002
+def publish(run_dir: str|Path, # a run folder made by `bio_gnn run` (holding run.json)
+            force: bool = False, # publish even if `publish_problems` finds something
+            root: str|Path|None = None, # repository whose results/ and figures/ receive the files
+           ) -> list[Path]:
+    "Copy a run's results/ and figures/ into the published ones (atomically, file by file); returns what was written."
+    run_dir, root = Path(run_dir).resolve(), Path(root or repo_root())
+    if not (run_dir/'run.json').exists():
+        raise FileNotFoundError(f"{run_dir} is not a run folder (no run.json); publish a folder that `bio_gnn run` "
+                                f"made, e.g. one of {sorted(p.name for p in (root/'runs').glob('*-*'))[-3:]}.")
+    record = json.loads((run_dir/'run.json').read_text())
+    problems = publish_problems(record, root, run_dir)
+    if problems and not force:
+        raise ValueError(f"Not publishing {run_dir.name}: " + '; '.join(problems) +
+                         f". Rerun `{run_command(record.get('profile') or 'quick', record.get('only'))}`, "
+                         "or pass --force to publish it anyway.")
+    files = [p for sub in ('results', 'figures') for p in sorted((run_dir/sub).rglob('*')) if p.is_file()]
+    if not files: raise ValueError(f"{run_dir} has no results/ or figures/ files to publish.")
+    written = []
+    for p in files:
+        dest = root/p.relative_to(run_dir)
+        with atomic_write(dest, 'wb') as f: f.write(p.read_bytes())
+        written.append(dest)
+    log.info(f"published {len(written)} file(s) from {run_dir.name}" + (f" (forced: {'; '.join(problems)})" if problems else ''))
+    return written
+
 # %% ../nbs/30_pipeline.ipynb #c029
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `bio_gnn` console script."
@@ -382,7 +425,14 @@ def main(argv: list[str]|None = None) -> int:
                    help="also run cells flagged with these nbdev test flags (e.g. slow); skipped by default")
     r.add_argument('--dry-run', action='store_true', help='print the resolved parameters of each stage; run nothing')
     sub.add_parser('list', help='list the stages')
+    pb = sub.add_parser('publish', help="copy a run's results/ and figures/ into the published ones")
+    pb.add_argument('run_dir', help='the run folder, e.g. runs/20261206-150000-paper')
+    pb.add_argument('--force', action='store_true', help='publish even a run whose parameters are not its profile')
     a = ap.parse_args(argv)
+    if a.cmd == 'publish':
+        root = repo_root()
+        for p in publish(a.run_dir, force=a.force, root=root): print(p.relative_to(root))
+        return 0
     if a.cmd == 'list':
         for s in STAGES:
             deps = ', '.join(s.depends) or '-'
