@@ -14,9 +14,9 @@ from .core import save_figure, progress
 # %% auto #0
 __all__ = ['accuracy', 'macro_f1', 'pooled_r2', 'classification_metrics', 'per_class_table', 'confusion_table',
            'plot_confusion_matrix', 'roc_curves', 'plot_roc', 'reject_low_confidence', 'rejection_report',
-           'stratified_split', 'repeated_splits', 'summary_stats', 'summary_table', 'paired_comparison',
-           'fit_linear_baseline', 'regression_metrics', 'clustering_metrics', 'knn_adjacency', 'cluster_embedding',
-           'cluster_and_score']
+           'stratified_split', 'repeated_splits', 'summary_stats', 'summary_table', 'corrected_resampled_ttest',
+           'paired_comparison', 'distinct_splits', 'fit_linear_baseline', 'regression_metrics', 'clustering_metrics',
+           'knn_adjacency', 'cluster_embedding', 'cluster_and_score']
 
 # %% ../nbs/05_evaluate.ipynb #c007
 def _as_labels(y, name: str = 'y') -> np.ndarray:
@@ -327,10 +327,28 @@ def summary_table(df: pd.DataFrame, metrics: Sequence[str]|None = None, decimals
     return out
 
 # %% ../nbs/05_evaluate.ipynb #c074
-def paired_comparison(df: pd.DataFrame, model: str, baseline: str, metric: str,
-                      higher_is_better: bool = True, tie_tol: float = 0.0) -> dict:
-    "Wins/ties/losses of `model` vs `baseline` on `metric` paired by seed, mean difference, Wilcoxon signed-rank p."
+def corrected_resampled_ttest(d, # paired differences, one per split (model - baseline, oriented so > 0 is better)
+                              test_train_ratio: float = 0.0, # n_test/n_train of one split; 0: independent replicates
+                              level: float = 0.05, # two-sided level of the test and 1 - coverage of the interval
+                             ) -> dict:
+    "Nadeau & Bengio (2003) corrected resampled t-test: t, p, and the corrected interval of the mean difference."
     import scipy.stats
+    d = np.asarray(d, dtype=float)
+    J = len(d)
+    if J < 2: return {'t': None, 'p_value': None, 'ci': (None, None), 'df': 0}
+    se = math.sqrt((1/J + test_train_ratio) * d.var(ddof=1))
+    if se == 0: return {'t': None, 'p_value': 0.0 if d.mean() != 0 else 1.0, 'ci': (d.mean(), d.mean()), 'df': J - 1}
+    t = d.mean()/se
+    half = scipy.stats.t.ppf(1 - level/2, J - 1)*se
+    return {'t': float(t), 'p_value': float(2*scipy.stats.t.sf(abs(t), J - 1)),
+            'ci': (float(d.mean() - half), float(d.mean() + half)), 'df': J - 1}
+
+# %% ../nbs/05_evaluate.ipynb #c083
+def paired_comparison(df: pd.DataFrame, model: str, baseline: str, metric: str,
+                      higher_is_better: bool = True, tie_tol: float = 0.0,
+                      test_train_ratio: float|None = None, # n_test/n_train of each split; 0 or None: replicates
+                      level: float = 0.05) -> dict:
+    "Wins/ties/losses of `model` vs `baseline` paired by seed; corrected resampled t-test; verdict win/tie/loss."
     if model == baseline: raise ValueError(f"model and baseline are both {model!r}; compare two different models.")
     sub = df[df['metric'] == metric]
     for nm in (model, baseline):
@@ -343,23 +361,37 @@ def paired_comparison(df: pd.DataFrame, model: str, baseline: str, metric: str,
     if len(wide) < n_all: notes.append(f"{n_all - len(wide)} seed(s) lack one of the two models and were left out")
     d = (wide[model] - wide[baseline]).to_numpy() * (1 if higher_is_better else -1)   # > 0: model better
     tied = np.abs(d) <= tie_tol
+    if test_train_ratio is None:
+        notes.append("seeds treated as independent replicates (no test_train_ratio given)")
+    test = corrected_resampled_ttest(np.where(tied, 0.0, d), test_train_ratio or 0.0, level)
+    sign = 1 if higher_is_better else -1
+    lo, hi = (None, None) if test['ci'][0] is None else sorted(sign*v for v in test['ci'])
+    p = test['p_value']
+    verdict = 'tie' if p is None or p >= level else ('win' if d.mean() > 0 else 'loss')
+    if len(d) < 2: notes.append("fewer than 2 paired seeds: no test")
     out = {'model': model, 'baseline': baseline, 'metric': metric, 'higher_is_better': higher_is_better,
            'n': int(len(d)), 'wins': int((~tied & (d > 0)).sum()), 'ties': int(tied.sum()),
            'losses': int((~tied & (d < 0)).sum()),
            'mean_model': float(wide[model].mean()), 'mean_baseline': float(wide[baseline].mean()),
            'mean_diff': float((wide[model] - wide[baseline]).mean()),
            'sd_diff': float((wide[model] - wide[baseline]).std(ddof=1)) if len(d) > 1 else float('nan'),
-           'p_value': None}
-    m = int((~tied).sum())
-    if m == 0: notes.append("every pair is tied: no test")
-    else:
-        out['p_value'] = float(scipy.stats.wilcoxon(d[~tied], zero_method='wilcox', alternative='two-sided').pvalue)
-        p_min = 2 / 2**m
-        if p_min >= 0.05:
-            notes.append(f"only {m} untied pair(s): the smallest attainable two-sided p is {p_min:.3g}, so the test "
-                         "cannot reach 0.05; report wins and the mean difference, or run more seeds")
+           'ci_low': lo, 'ci_high': hi, 'p_value': p, 'level': level, 'verdict': verdict,
+           'test': f"corrected resampled t-test (Nadeau & Bengio 2003), n_test/n_train={test_train_ratio or 0:g}"}
     out['note'] = '; '.join(notes)
     return out
+
+# %% ../nbs/05_evaluate.ipynb #c084
+def distinct_splits(test_sets: dict, # seed -> the test ids of that seed's split (cells, donors, worms, ...)
+                   ) -> dict:
+    "How many of the seeds' splits are distinct; seeds whose test sets coincide with an earlier seed's, named."
+    seen, dupes = {}, []
+    for seed, ids in test_sets.items():
+        key = tuple(sorted(np.asarray(ids).tolist()))
+        if key in seen: dupes.append((seen[key], seed))
+        else: seen[key] = seed
+    note = '' if not dupes else (f"only {len(seen)} distinct splits over {len(test_sets)} seeds (seed pairs with the "
+                                 f"same test set: {dupes}); the statistics count {len(seen)} independent splits at most")
+    return {'n_seeds': len(test_sets), 'n_distinct': len(seen), 'same_split': dupes, 'note': note}
 
 # %% ../nbs/05_evaluate.ipynb #c055
 _LINEAR_SCORES = {'macro_f1': macro_f1, 'accuracy': accuracy}

@@ -19,7 +19,7 @@ log = get_logger('readers')
 
 # %% auto #0
 __all__ = ['log', 'GSE175634_DAYS', 'GSE175634_TYPES', 'GSE175634_FILES', 'GSE175634_METADATA', 'TENX_V3', 'TENX_V2',
-           'write_gse175634', 'read_gse175634', 'read_h5ad', 'write_10x_mtx', 'read_10x', 'read_many']
+           'write_gse175634', 'read_gse175634', 'check_hdf5', 'read_h5ad', 'write_10x_mtx', 'read_10x', 'read_many']
 
 # %% ../nbs/01_readers.ipynb #c037
 GSE175634_DAYS = ['day0', 'day1', 'day3', 'day5', 'day7', 'day11', 'day15']
@@ -144,6 +144,24 @@ def read_gse175634(folder:str|Path, # folder holding the GSE175634 supplementary
                                 x_is='counts' if matrix == 'counts' else 'sctransform_corrected_counts')
     return adata
 
+# %% ../nbs/01_readers.ipynb #c008
+def check_hdf5(path:Path, # the file to check
+               kind:str, # what it should be, for the message: '.h5ad' or '10x .h5'
+              ) -> None:
+    "Raise a clear error when `path` is not a readable HDF5 file: another format, or a truncated/damaged file."
+    import h5py
+    size = path.stat().st_size
+    if not h5py.is_hdf5(path):
+        head = path.read_bytes()[:16]
+        raise ValueError(f"{path} is not a readable {kind} file: it is not HDF5 at all ({size} bytes, starting "
+                         f"{head!r}). It may be another format saved under this name (CSV, loom, zip, a download "
+                         f"error page): check how it was written, or read it with the matching reader.")
+    try:
+        with h5py.File(path, 'r') as f: list(f.keys())
+    except OSError as e:
+        raise ValueError(f"{path} is not a readable {kind} file: HDF5 cannot open it ({e}); at {size} bytes it is "
+                         "probably truncated (an interrupted copy or write) or damaged. Copy or write it again.") from None
+
 # %% ../nbs/01_readers.ipynb #c044
 TENX_V3 = ('matrix.mtx.gz', 'features.tsv.gz', 'barcodes.tsv.gz')
 TENX_V2 = ('matrix.mtx', 'genes.tsv', 'barcodes.tsv')
@@ -158,7 +176,11 @@ def read_h5ad(path:str|Path, # an .h5ad file
     if not p.is_file():
         near = sorted(q.name for q in p.parent.glob('*.h5ad')) if p.parent.is_dir() else []
         raise FileNotFoundError(f"No file {p}; .h5ad files in {p.parent}: {near}.")
-    adata = ad.read_h5ad(p, backed=backed)
+    check_hdf5(p, '.h5ad')
+    try: adata = ad.read_h5ad(p, backed=backed)
+    except (OSError, KeyError, ValueError, TypeError) as e:
+        raise ValueError(f"{p} is HDF5 but not a readable .h5ad ({type(e).__name__}: {e}); was it written by "
+                         "anndata (adata.write_h5ad)? A 10x .h5 file is read with read_10x.") from None
     meta = adata.uns.setdefault('bio_gnn', {})
     meta.setdefault('source', str(p))
     if label_key: meta['label_key'] = label_key
@@ -197,7 +219,12 @@ def read_10x(path:str|Path, # a Cell Ranger matrix folder (v3 or v2) or a .h5 fi
             raise FileNotFoundError(f"{p} lacks the 10x matrix files: expected {list(TENX_V3)} (v3) or "
                                     f"{list(TENX_V2)} (v2); found {sorted(have)}.")
         adata = sc.read_10x_mtx(p, var_names=var_names, cache=False, gex_only=gex_only)
-    elif p.suffix == '.h5': adata = sc.read_10x_h5(p, gex_only=gex_only)
+    elif p.suffix == '.h5':
+        check_hdf5(p, '10x .h5')
+        try: adata = sc.read_10x_h5(p, gex_only=gex_only)
+        except (OSError, KeyError, ValueError) as e:
+            raise ValueError(f"{p} is HDF5 but not a Cell Ranger matrix .h5 ({type(e).__name__}: {e}); expected a "
+                             "'matrix' group (v3) or one group per genome (v2).") from None
     else: raise ValueError(f"{p} is neither a folder nor a .h5 file; for .h5ad use read_h5ad().")
     adata.var_names_make_unique()
     adata.X = sp.csr_matrix(adata.X, dtype=np.float32)
