@@ -4,7 +4,7 @@
 
 # %% ../nbs/00_core.ipynb #c003
 from __future__ import annotations
-import os, sys, json, time, random, logging, platform, subprocess, tempfile, contextlib, dataclasses, datetime, resource
+import errno, os, sys, json, time, random, logging, platform, subprocess, tempfile, contextlib, dataclasses, datetime, resource
 from dataclasses import dataclass, field, fields, asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -109,14 +109,43 @@ def _read_mapping(src) -> dict:
     p = Path(src)
     if not p.exists(): raise FileNotFoundError(f"Config file {p} does not exist.")
     txt = p.read_text(encoding='utf-8')
-    if p.suffix.lower() in ('.yaml', '.yml'):
-        import yaml
-        d = yaml.safe_load(txt) or {}
-    elif p.suffix.lower() == '.json': d = json.loads(txt)
-    else: raise ValueError(f"Config file {p} has suffix {p.suffix!r}; expected .yaml, .yml or .json.")
+    suffix = p.suffix.lower()
+    if suffix not in ('.yaml', '.yml', '.json'):
+        raise ValueError(f"Config file {p} has suffix {p.suffix!r}; expected .yaml, .yml or .json.")
+    try:
+        if suffix == '.json': d = json.loads(txt)
+        else:
+            import yaml
+            d = yaml.safe_load(txt) or {}
+    except json.JSONDecodeError as e:
+        raise ValueError(f"Config file {p} is not valid JSON: {e}. Fix the file (line and column above).") from None
+    except Exception as e:   # yaml.YAMLError, without importing yaml where no YAML is read
+        if type(e).__module__.startswith('yaml'):
+            raise ValueError(f"Config file {p} is not valid YAML: {e}. Fix the file at the line named.") from None
+        raise
     if not isinstance(d, dict):
         raise ValueError(f"Config file {p} must hold a mapping at the top level, found {type(d).__name__}.")
     return d
+
+def _default_of(f):
+    "A dataclass field's default value (or the one its factory makes), or `dataclasses.MISSING`."
+    if f.default is not dataclasses.MISSING: return f.default
+    if f.default_factory is not dataclasses.MISSING: return f.default_factory()
+    return dataclasses.MISSING
+
+def _check_types(cls, d: dict, where: str) -> None:
+    "Values whose type differs from the field's default: a clear TypeError naming key, value and expected type."
+    for f in fields(cls):
+        if f.name not in d: continue
+        v, default = d[f.name], _default_of(f)
+        if default is dataclasses.MISSING or default is None or v is None: continue
+        kind = type(default)
+        ok = isinstance(v, kind) and not (isinstance(v, bool) and kind is not bool)
+        if kind is float and isinstance(v, int) and not isinstance(v, bool): ok = True
+        if kind in (list, tuple) and isinstance(v, (list, tuple)): ok = True
+        if not ok:
+            raise TypeError(f"{cls.__name__}.{f.name} = {v!r} ({type(v).__name__}) from {where}; expected type "
+                            f"{kind.__name__} (the default is {default!r}).")
 
 def load_config(cls, src=None, **overrides):
     "An instance of dataclass `cls` from a dict / YAML / JSON `src` plus `overrides`; unknown keys raise."
@@ -124,7 +153,10 @@ def load_config(cls, src=None, **overrides):
     d = {**_read_mapping(src), **overrides}
     valid = {f.name for f in fields(cls)}
     unknown = sorted(set(d) - valid)
-    if unknown: raise KeyError(f"Unknown config key(s) {unknown} for {cls.__name__}; valid keys are {sorted(valid)}.")
+    where = str(src) if isinstance(src, (str, Path)) else 'the arguments'
+    if unknown:
+        raise KeyError(f"Unknown config key(s) {unknown} for {cls.__name__} in {where}; valid keys are {sorted(valid)}.")
+    _check_types(cls, d, where)
     return cls(**d)
 
 # %% ../nbs/00_core.ipynb #c022
@@ -132,8 +164,12 @@ def load_config(cls, src=None, **overrides):
 def atomic_write(path: str|Path, mode: str = 'w', encoding: str|None = 'utf-8'):
     "Context manager: write to a temporary sibling of `path`, then atomically replace `path`."
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    except PermissionError as e:
+        raise PermissionError(f"Cannot write {path}: {path.parent} is not writable ({e.strerror}). Choose a writable "
+                              "output folder (BIO_GNN_OUTPUT_DIR, or --out for `bio_gnn run`).") from None
     os.close(fd)
     try:
         with open(tmp, mode, encoding=None if 'b' in mode else encoding) as f: yield f
@@ -141,8 +177,11 @@ def atomic_write(path: str|Path, mode: str = 'w', encoding: str|None = 'utf-8'):
         os.umask(umask)
         os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp): os.remove(tmp)
+        if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+            raise OSError(errno.ENOSPC, f"No space left on the device while writing {path}; nothing was replaced "
+                          "(an earlier version, if any, is intact). Free some space or write elsewhere.") from None
         raise
 
 # %% ../nbs/00_core.ipynb #c053
