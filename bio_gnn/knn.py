@@ -9,7 +9,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 from .core import as_dense, get_device, get_logger
-from .knn_kernels import _gemm_knn, _gemm_query, _gemm_radius_pairs, _kdtree_knn, _kdtree_radius_pairs
+from .knn_kdtree import _kdtree_knn, _kdtree_radius_pairs
+from .knn_matmul import _gemm_knn, _gemm_query, _gemm_radius_pairs
 
 # %% auto #0
 __all__ = ['KDTREE_MAX_DIM', 'DEFAULT_MEMORY_BUDGET_MB', 'knn_graph', 'knn_query', 'radius_graph', 'knn_to_csr', 'symmetrize',
