@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml, nbformat
 
 # %% auto #0
-__all__ = ['log', 'STAGES', 'Stage', 'plan', 'load_profile', 'parse_overrides', 'notebook_parameters', 'stage_parameters',
-           'resolve_parameters', 'format_resolved', 'check_profiles', 'fingerprint', 'StageResult',
+__all__ = ['log', 'STAGES', 'Stage', 'plan', 'load_profile', 'parse_overrides', 'notebook_parameters', 'check_parameter_type',
+           'stage_parameters', 'resolve_parameters', 'format_resolved', 'check_profiles', 'fingerprint', 'StageResult',
            'flagged_cells_removed', 'run_command', 'run_pipeline', 'stage_summary_table', 'write_summary',
            'publish_problems', 'publish', 'main']
 
@@ -42,18 +42,23 @@ STAGES = [
     Stage('worm_funatlas', '01ba_worm_funatlas.ipynb', ('worm',)),
     Stage('worm_activity', '01c_worm_activity.ipynb', ('worm',)),
     Stage('worm_sim', '01d_worm_sim.ipynb', ('worm', 'worm_activity')),
-    Stage('knn_kernels', '02_knn_kernels.ipynb'),
-    Stage('knn', '02a_knn.ipynb', ('knn_kernels',)),
+    Stage('knn_kdtree', '02_knn_kdtree.ipynb'),
+    Stage('knn_matmul', '02_knn_matmul.ipynb', ('knn_kdtree',)),
+    Stage('knn', '02a_knn.ipynb', ('knn_kdtree', 'knn_matmul')),
     Stage('preprocessing', '03_preprocessing.ipynb', ('data', 'knn')),
     Stage('losses', '04_losses.ipynb'),
     Stage('evaluate', '05_evaluate.ipynb', ('knn',)),
     Stage('train', '06_train.ipynb', ('losses', 'evaluate')),
     Stage('sampling', '06a_sampling.ipynb', ('train',)),
-    Stage('celltype', '10_celltype_gnn.ipynb', ('synthetic', 'preprocessing', 'sampling') + _SHARED),
+    Stage('celltype_model', '10_celltype_gnn.ipynb', ('synthetic', 'preprocessing', 'sampling') + _SHARED),
+    Stage('celltype_readouts', '10a_celltype_readouts.ipynb', ('celltype_model',)),
+    Stage('celltype', '10b_celltype_experiment.ipynb', ('celltype_model', 'celltype_readouts')),
     Stage('temporal_data', '11_temporal_data.ipynb', ('synthetic', 'readers', 'preprocessing')),
     Stage('temporal', '11_temporal_rnn.ipynb', ('temporal_data',) + _SHARED),
-    Stage('connectome', '12_connectome.ipynb', _WORM + _SHARED),
-    Stage('connectome_readouts', '12a_connectome_readouts.ipynb', ('connectome', 'worm_funatlas')),
+    Stage('connectome_model', '12_connectome.ipynb', _WORM + _SHARED),
+    Stage('connectome_readouts', '12a_connectome_readouts.ipynb', ('connectome_model', 'worm_funatlas')),
+    Stage('connectome', '12b_connectome_experiment.ipynb',
+          ('connectome_model', 'connectome_readouts', 'worm_funatlas')),
     Stage('gvae_model', '13_spatial_gvae.ipynb', ('synthetic_assays', 'preprocessing') + _SHARED),
     Stage('gvae', '13a_spatial_gvae_experiment.ipynb', ('gvae_model',)),
     Stage('hyperbolic', '14_hyperbolic.ipynb'),
@@ -129,6 +134,31 @@ def notebook_parameters(nb_path: str|Path) -> dict:
                          "(often a comment with '=' or quotes); simplify those lines so profiles can set them.")
     return found
 
+# %% ../nbs/30_pipeline.ipynb #q000
+def _literal(src: str, otherwise='source'):
+    "A parameters-cell default as a Python value where it is a literal, else its source text (or `otherwise`)."
+    import ast
+    try: return ast.literal_eval(src)
+    except (ValueError, SyntaxError): return src if otherwise == 'source' else otherwise
+
+def _kind(v) -> str:
+    "The type family of a parameter value: bool, number, str, list, dict or None."
+    if v is None: return 'None'
+    if isinstance(v, bool): return 'bool'
+    if isinstance(v, (int, float)): return 'int' if isinstance(v, int) else 'float'
+    if isinstance(v, (list, tuple)): return 'list'
+    return type(v).__name__
+
+def check_parameter_type(stage: Stage, name: str, value, default) -> None:
+    "A profile or --param value whose type does not fit the notebook's default: a TypeError that says what to give."
+    if default is None or value is None: return    # None: no default to compare with, or a non-literal one
+    want, got = _kind(default), _kind(value)
+    if want == got or (want == 'float' and got == 'int') or want not in ('bool', 'int', 'float', 'str', 'list', 'dict'):
+        return
+    raise TypeError(f"Parameter {name!r} of stage {stage.name!r} ({stage.notebook}) is {value!r} ({got}), but the "
+                    f"notebook's default is {default!r} ({want}): give a {want}, e.g. --param {stage.name}.{name}="
+                    f"{json.dumps(default) if want != 'str' else default}.")
+
 # %% ../nbs/30_pipeline.ipynb #c041
 def stage_parameters(stage: Stage, profile: dict, overrides, nbs_dir: Path) -> dict:
     "Parameters for `stage`: profile entry plus overrides, validated against the notebook's parameters cell."
@@ -139,15 +169,10 @@ def stage_parameters(stage: Stage, profile: dict, overrides, nbs_dir: Path) -> d
     bad = sorted(set(params) - set(valid))
     if bad: raise KeyError(f"Unknown parameter(s) {bad} for stage {stage.name!r} ({stage.notebook}); "
                            f"its parameters cell defines: {sorted(valid)}.")
+    for k, v in params.items(): check_parameter_type(stage, k, v, _literal(valid[k], otherwise=None))
     return params
 
 # %% ../nbs/30_pipeline.ipynb #c033
-def _literal(src: str):
-    "A parameters-cell default as a Python value where it is a literal, else its source text."
-    import ast
-    try: return ast.literal_eval(src)
-    except (ValueError, SyntaxError): return src
-
 def resolve_parameters(profile: str = 'quick', only: list[str]|None = None, overrides: list[str]|None = None,
                        stages: list[Stage]|None = None, nbs_dir=None, params_dir=None) -> dict:
     "{stage: {name: (value, source)}} for the planned stages; source is 'notebook', 'profile <p>' or '--param'."
@@ -263,6 +288,9 @@ def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: s
             pm.execute_notebook(str(src_nb), str(out_nb), parameters=params, kernel_name=kernel,
                                 cwd=str(nbs_dir), progress_bar=False, log_output=False, stdout_file=lf, stderr_file=lf,
                                 execution_timeout=timeout, report_mode=False)
+        except KeyboardInterrupt:
+            lf.write('\n# interrupted (KeyboardInterrupt / SIGINT): the executed notebook holds the cells run so far\n')
+            raise
         except Exception as e:
             res.status = 'failed'
             res.reason = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:300]
@@ -341,8 +369,14 @@ def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides:
     os.environ.update(env)
     try:
         for s in todo:
-            results[s.name] = _run_stage(s, params[s.name], results, state, state_path, resume, nbs_dir, run_dir,
-                                         kernel, timeout, out_dir/'results', flags, paths.root)
+            try:
+                results[s.name] = _run_stage(s, params[s.name], results, state, state_path, resume, nbs_dir, run_dir,
+                                             kernel, timeout, out_dir/'results', flags, paths.root)
+            except KeyboardInterrupt:
+                results[s.name] = StageResult(s.name, 'interrupted', reason='interrupted; partial notebook and log kept',
+                                              output=str(run_dir/f'{s.name}.ipynb'), log=str(run_dir/f'{s.name}.log'))
+                write_summary(list(results.values()), run_dir, profile)
+                raise
     finally:
         for k, v in saved_env.items():
             if v is None: os.environ.pop(k, None)

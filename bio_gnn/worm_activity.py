@@ -75,7 +75,15 @@ def _time_axis(n_t, time, rate, where):
 def _read_table(path: Path, sep: str) -> dict:
     "A wide .csv/.tsv as {'traces', 'neurons', 'time'?}: one column per neuron, an optional time column."
     with open(path, newline='') as f: header = next(csv.reader(f, delimiter=sep))   # raw: pandas renames duplicates
-    vals = pd.read_csv(path, sep=sep, header=None, skiprows=1).to_numpy(float)
+    raw = pd.read_csv(path, sep=sep, header=None, skiprows=1, dtype=str, keep_default_na=False)
+    vals = raw.apply(pd.to_numeric, errors='coerce').to_numpy(float)
+    blank = raw.apply(lambda c: c.str.strip().str.lower().isin(['', 'nan', 'na'])).to_numpy()
+    bad = np.argwhere(np.isnan(vals) & ~blank)
+    if len(bad):
+        r, c = bad[0]
+        raise ValueError(f"{path}: row {r + 2}, column {c + 1} ({header[c]!r}) holds {raw.iat[r, c]!r}, not a number "
+                         f"({len(bad)} such cell(s)). Traces must be numeric; mark a missing value with an empty cell "
+                         "or NaN.")
     tcol = next((k for k, c in enumerate(header) if c.strip().lower() in _TIME_KEYS), None)
     keep = [k for k in range(len(header)) if k != tcol]
     out = {'traces': vals[:, keep], 'neurons': np.array([header[k] for k in keep], dtype=object)}
