@@ -11,7 +11,7 @@ FLAGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
 
-.PHONY: run test test-slow install export readme lab bench docs clean
+.PHONY: run test test-slow install export readme lab bench gpu-check publish docs clean
 
 $(STAMP): settings.ini setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,14 @@ docs: install
 
 bench: install
 	$(BIN)/python bench/knn.py
+
+## make gpu-check: the GPU steps (device, mixed precision, k-NN, design-size epochs) into runs/<timestamp>-gpu_check/; skips without a GPU
+gpu-check: install
+	$(BIN)/python bench/gpu_check.py
+
+## make publish RUN=runs/<id>: copy a run's results/ and figures/ into the published ones (bio_gnn publish)
+publish: install
+	$(BIN)/bio_gnn publish $(RUN)
 
 clean:
 	rm -rf $(VENV) _proc _docs _site
