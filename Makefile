@@ -10,6 +10,8 @@ NWORKERS ?= 2
 FLAGS ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 export PYTHONWARNINGS ?= ignore::DeprecationWarning
+# start-up noise of TensorFlow/absl/CUDA probes and Jupyter kernels, dropped from the test output (not from user code)
+NOISE := ^WARNING: All log messages before absl::InitializeLog|^[IWE][0-9]{4} [0-9:.]+ +[0-9]+ [A-Za-z0-9_]+\.cc:[0-9]+\]|Kernel is running over TCP without encryption
 
 .PHONY: run test test-slow install export readme lab bench gpu-check publish docs clean
 
@@ -28,7 +30,7 @@ run: install
 test: install
 	$(BIN)/python -m bio_gnn.build check-export
 	$(BIN)/python -m bio_gnn.build check-readme
-	@set -o pipefail; OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 WANDB_MODE=disabled BIO_GNN_PROGRESS=0 $(BIN)/nbdev_test --n_workers $(NWORKERS) --timing --do_print --flags "$(FLAGS)" 2>&1 | tee .nbdev_test.log; \
+	@set -o pipefail; OMP_NUM_THREADS=1 NUMBA_NUM_THREADS=1 WANDB_MODE=disabled BIO_GNN_PROGRESS=0 TF_CPP_MIN_LOG_LEVEL=3 $(BIN)/nbdev_test --n_workers $(NWORKERS) --timing --do_print --flags "$(FLAGS)" 2>&1 | sed -u -E '/$(NOISE)/d' | tee .nbdev_test.log; \
 	  status=$$?; $(BIN)/python -m bio_gnn.build summarize-tests .nbdev_test.log $$status
 
 ## make test-slow: also the cells flagged #| slow

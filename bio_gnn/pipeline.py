@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_pipeline.ipynb #c003
 from __future__ import annotations
-import os, sys, json, time, hashlib, argparse, datetime, traceback, tempfile, subprocess
+import os, sys, json, time, hashlib, argparse, contextlib, datetime, traceback, tempfile, subprocess
 from dataclasses import dataclass, field, asdict
 from pathlib import Path
 import yaml, nbformat
@@ -46,6 +46,7 @@ STAGES = [
     Stage('knn_matmul', '02_knn_matmul.ipynb', ('knn_kdtree',)),
     Stage('knn', '02a_knn.ipynb', ('knn_kdtree', 'knn_matmul')),
     Stage('preprocessing', '03_preprocessing.ipynb', ('data', 'knn')),
+    Stage('preprocess_fit', '03a_preprocess_fit.ipynb', ('preprocessing',)),
     Stage('losses', '04_losses.ipynb'),
     Stage('evaluate', '05_evaluate.ipynb', ('knn',)),
     Stage('train', '06_train.ipynb', ('losses', 'evaluate')),
@@ -272,6 +273,19 @@ def flagged_cells_removed(nb_path: Path, keep_flags=(), skip_flags=None) -> Path
     return out
 
 # %% ../nbs/30_pipeline.ipynb #c053
+@contextlib.contextmanager
+def _fd2_to(f):
+    "Point file descriptor 2 (inherited by child processes such as kernels) at the open file `f` for a block."
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(f.fileno(), 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
 def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: str, timeout: int|None,
              results_dir: Path, flags=()) -> StageResult:
     "Execute the notebook of `stage` with papermill; the executed copy, its log and the results it wrote."
@@ -285,9 +299,11 @@ def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: s
         lf.write(f"# {stage.notebook} parameters={json.dumps(params, default=str)}\n")
         lf.flush()
         try:
-            pm.execute_notebook(str(src_nb), str(out_nb), parameters=params, kernel_name=kernel,
-                                cwd=str(nbs_dir), progress_bar=False, log_output=False, stdout_file=lf, stderr_file=lf,
-                                execution_timeout=timeout, report_mode=False)
+            with _fd2_to(lf):   # the kernel process's own start-up noise (TensorFlow, CUDA probes) goes to the log
+                pm.execute_notebook(str(src_nb), str(out_nb), parameters=params, kernel_name=kernel,
+                                    cwd=str(nbs_dir), progress_bar=False, log_output=False, stdout_file=lf,
+                                    stderr_file=lf, execution_timeout=timeout, report_mode=False,
+                                    extra_arguments=['--IPKernelApp.log_level=ERROR'])
         except KeyboardInterrupt:
             lf.write('\n# interrupted (KeyboardInterrupt / SIGINT): the executed notebook holds the cells run so far\n')
             raise
@@ -337,7 +353,8 @@ def run_command(profile: str, only=None, overrides=None, flags=()) -> str:
 def _run_env(record: dict, out_dir: Path) -> dict:
     "Environment for the stage kernels: outputs into the run's folder, the run's settings for `write_results`."
     keys = ('profile', 'only', 'overrides', 'command', 'run_dir')
-    return {'BIO_GNN_OUTPUT_DIR': str(out_dir), 'BIO_GNN_RUN': json.dumps({k: record[k] for k in keys}, default=str)}
+    return {'BIO_GNN_OUTPUT_DIR': str(out_dir), 'BIO_GNN_RUN': json.dumps({k: record[k] for k in keys}, default=str),
+            'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '3')}
 
 # %% ../nbs/30_pipeline.ipynb #c061
 def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides: list[str]|None = None,

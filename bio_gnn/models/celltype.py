@@ -258,7 +258,7 @@ def _umap_fit_transform(Z: np.ndarray, fit_idx: np.ndarray, n_neighbors: int, se
 
 def _counts_inputs(adata, fit_idx, input_kind, n_pcs, n_hvg, seed) -> tuple:
     "(features, PCA embedding, genes) of counts data, with the preprocessing fitted on `fit_idx`."
-    from bio_gnn.preprocess import fit_preprocessing, apply_preprocessing
+    from bio_gnn.preprocess_fit import fit_preprocessing, apply_preprocessing
     with keep_torch_threads():
         state = fit_preprocessing(adata[fit_idx], n_top_genes=n_hvg, n_pcs=n_pcs, seed=seed, fit_umap=False, umap=False)
         pp = apply_preprocessing(state, adata)
