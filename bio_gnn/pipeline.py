@@ -12,8 +12,7 @@ import yaml, nbformat
 # %% auto #0
 __all__ = ['log', 'STAGES', 'Stage', 'plan', 'load_profile', 'parse_overrides', 'notebook_parameters', 'check_parameter_type',
            'stage_parameters', 'resolve_parameters', 'format_resolved', 'check_profiles', 'fingerprint', 'StageResult',
-           'flagged_cells_removed', 'run_command', 'run_pipeline', 'stage_summary_table', 'write_summary',
-           'publish_problems', 'publish', 'main']
+           'flagged_cells_removed', 'run_command', 'run_pipeline', 'stage_summary_table', 'write_summary']
 
 # %% ../nbs/30_pipeline.ipynb #c004
 from .core import repo_root, get_paths, get_logger, atomic_write
@@ -68,6 +67,7 @@ STAGES = [
     Stage('hyperperturb', '15b_hyperperturb_experiment.ipynb', ('hyperperturb_models', 'evaluate')),
     Stage('figures', '20_figures.ipynb'),
     Stage('pipeline', '30_pipeline.ipynb', main=False),
+    Stage('cli', '30a_cli.ipynb', ('pipeline',), main=False),
     Stage('site', '31_site.ipynb', main=False),
     Stage('build', '90_build.ipynb', main=False),
 ]
@@ -417,86 +417,3 @@ def write_summary(results: list[StageResult], run_dir: Path, profile: str) -> No
     with atomic_write(Path(run_dir)/'summary.json') as f:
         json.dump({'profile': profile, 'stages': [asdict(r) for r in results]}, f, indent=1)
     with atomic_write(Path(run_dir)/'summary.md') as f: f.write(stage_summary_table(results) + '\n')
-
-# %% ../nbs/30_pipeline.ipynb #p001
-def publish_problems(record: dict, root: Path, run_dir: Path) -> list[str]:
-    "Why a run (its `run.json` record) should not be published: overrides, a changed profile, failed stages."
-    out = []
-    if record.get('overrides'): out.append(f"it was run with --param {record['overrides']}, not its profile alone")
-    if record.get('profile'):
-        prof = load_profile(record['profile'], root/'nbs'/'params')
-        changed = sorted(s for s, p in (record.get('parameters') or {}).items()
-                         if not record.get('overrides') and p != prof.get(s, {}))
-        if changed: out.append(f"profile {record['profile']!r} has changed since for stage(s) {changed}")
-    summary = run_dir/'summary.json'
-    if summary.exists():
-        bad = [f"{s['name']} ({s['status']})" for s in json.loads(summary.read_text())['stages'] if s['status'] != 'ok']
-        if bad: out.append(f"stage(s) {bad} did not succeed")
-    return out
-
-# %% ../nbs/30_pipeline.ipynb #p002
-def publish(run_dir: str|Path, # a run folder made by `bio_gnn run` (holding run.json)
-            force: bool = False, # publish even if `publish_problems` finds something
-            root: str|Path|None = None, # repository whose results/ and figures/ receive the files
-           ) -> list[Path]:
-    "Copy a run's results/ and figures/ into the published ones (atomically, file by file); returns what was written."
-    run_dir, root = Path(run_dir).resolve(), Path(root or repo_root())
-    if not (run_dir/'run.json').exists():
-        raise FileNotFoundError(f"{run_dir} is not a run folder (no run.json); publish a folder that `bio_gnn run` "
-                                f"made, e.g. one of {sorted(p.name for p in (root/'runs').glob('*-*'))[-3:]}.")
-    record = json.loads((run_dir/'run.json').read_text())
-    problems = publish_problems(record, root, run_dir)
-    if problems and not force:
-        raise ValueError(f"Not publishing {run_dir.name}: " + '; '.join(problems) +
-                         f". Rerun `{run_command(record.get('profile') or 'quick', record.get('only'))}`, "
-                         "or pass --force to publish it anyway.")
-    files = [p for sub in ('results', 'figures') for p in sorted((run_dir/sub).rglob('*')) if p.is_file()]
-    if not files: raise ValueError(f"{run_dir} has no results/ or figures/ files to publish.")
-    written = []
-    for p in files:
-        dest = root/p.relative_to(run_dir)
-        with atomic_write(dest, 'wb') as f: f.write(p.read_bytes())
-        written.append(dest)
-    log.info(f"published {len(written)} file(s) from {run_dir.name}" + (f" (forced: {'; '.join(problems)})" if problems else ''))
-    return written
-
-# %% ../nbs/30_pipeline.ipynb #c029
-def main(argv: list[str]|None = None) -> int:
-    "Entry point of the `bio_gnn` console script."
-    ap = argparse.ArgumentParser(prog='bio_gnn', description='Run bio_gnn notebooks with papermill.')
-    sub = ap.add_subparsers(dest='cmd', required=True)
-    r = sub.add_parser('run', help='execute the pipeline notebooks')
-    r.add_argument('--profile', default='quick', help='nbs/params/<profile>.yaml (quick | cpu | paper)')
-    r.add_argument('--only', nargs='+', help='run only these stages')
-    r.add_argument('--param', action='append', default=[], help='[stage.]key=value override (repeatable)')
-    r.add_argument('--resume', action='store_true', help='skip stages whose outputs are current')
-    r.add_argument('--out', help='run folder (default runs/<timestamp>-<profile>)')
-    r.add_argument('--timeout', type=int, default=None, help='per-cell timeout in seconds')
-    r.add_argument('--flags', nargs='*', default=[],
-                   help="also run cells flagged with these nbdev test flags (e.g. slow); skipped by default")
-    r.add_argument('--dry-run', action='store_true', help='print the resolved parameters of each stage; run nothing')
-    sub.add_parser('list', help='list the stages')
-    pb = sub.add_parser('publish', help="copy a run's results/ and figures/ into the published ones")
-    pb.add_argument('run_dir', help='the run folder, e.g. runs/20261206-150000-paper')
-    pb.add_argument('--force', action='store_true', help='publish even a run whose parameters are not its profile')
-    a = ap.parse_args(argv)
-    if a.cmd == 'publish':
-        root = repo_root()
-        for p in publish(a.run_dir, force=a.force, root=root): print(p.relative_to(root))
-        return 0
-    if a.cmd == 'list':
-        for s in STAGES:
-            deps = ', '.join(s.depends) or '-'
-            print(f"{s.name:20s} {s.notebook:30s} depends: {deps}{'' if s.main else '  (not in the main run)'}")
-        return 0
-    if a.dry_run:
-        print(f"# {run_command(a.profile, a.only, a.param, a.flags)}")
-        print(format_resolved(resolve_parameters(a.profile, a.only, a.param)))
-        return 0
-    t0 = time.time()
-    res = run_pipeline(a.profile, only=a.only, overrides=a.param, resume=a.resume, run_dir=a.out, timeout=a.timeout,
-                       flags=a.flags)
-    print('\n' + stage_summary_table(res))
-    print(f"\n{sum(r.status == 'ok' for r in res)} of {len(res)} stages ok in {time.time() - t0:.0f} s; "
-          f"executed notebooks and logs in {Path(res[0].log).parent if res and res[0].log else 'runs/'}")
-    return 0 if all(r.status == 'ok' for r in res) else 1
