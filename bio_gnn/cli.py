@@ -54,7 +54,8 @@ def publish(run_dir: str|Path, # a run folder made by `bio_gnn run` (holding run
         dest = root/p.relative_to(run_dir)
         with atomic_write(dest, 'wb') as f: f.write(p.read_bytes())
         written.append(dest)
-    log.info(f"published {len(written)} file(s) from {run_dir.name}" + (f" (forced: {'; '.join(problems)})" if problems else ''))
+    forced = f" (forced: {'; '.join(problems)})" if problems else ''
+    log.info(f"published {len(written)} file(s) from {run_dir.name}{forced}")
     return written
 
 # %% ../nbs/30a_cli.ipynb #c029

@@ -4,7 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #c003
 from __future__ import annotations
-import errno, os, sys, json, time, random, logging, platform, subprocess, tempfile, contextlib, dataclasses, datetime, resource
+import errno, os, sys, json, time, random, logging, platform, subprocess, tempfile, contextlib, dataclasses
+import datetime, resource
 from dataclasses import dataclass, field, fields, asdict, is_dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -75,7 +76,8 @@ def _session_output(root: Path) -> Path:
 def get_paths() -> Paths:
     "The project's `Paths`: outputs in `BIO_GNN_OUTPUT_DIR`, else this process's own folder (never `results/`)."
     r = repo_root()
-    if os.environ.get('BIO_GNN_OUTPUT_DIR'): return Paths(root=r, output=Path(os.environ['BIO_GNN_OUTPUT_DIR']).resolve())
+    if os.environ.get('BIO_GNN_OUTPUT_DIR'):
+        return Paths(root=r, output=Path(os.environ['BIO_GNN_OUTPUT_DIR']).resolve())
     return Paths(root=r, output=_session_output(r))
 
 # %% ../nbs/00_core.ipynb #c015
@@ -155,7 +157,8 @@ def load_config(cls, src=None, **overrides):
     unknown = sorted(set(d) - valid)
     where = str(src) if isinstance(src, (str, Path)) else 'the arguments'
     if unknown:
-        raise KeyError(f"Unknown config key(s) {unknown} for {cls.__name__} in {where}; valid keys are {sorted(valid)}.")
+        raise KeyError(f"Unknown config key(s) {unknown} for {cls.__name__} in {where}; "
+                       f"valid keys are {sorted(valid)}.")
     _check_types(cls, d, where)
     return cls(**d)
 

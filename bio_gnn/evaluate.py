@@ -389,8 +389,8 @@ def distinct_splits(test_sets: dict, # seed -> the test ids of that seed's split
         key = tuple(sorted(np.asarray(ids).tolist()))
         if key in seen: dupes.append((seen[key], seed))
         else: seen[key] = seed
-    note = '' if not dupes else (f"only {len(seen)} distinct splits over {len(test_sets)} seeds (seed pairs with the "
-                                 f"same test set: {dupes}); the statistics count {len(seen)} independent splits at most")
+    note = '' if not dupes else (f"only {len(seen)} distinct splits over {len(test_sets)} seeds (seed pairs with "
+                                 f"the same test set: {dupes}); the statistics count {len(seen)} splits at most")
     return {'n_seeds': len(test_sets), 'n_distinct': len(seen), 'same_split': dupes, 'note': note}
 
 # %% ../nbs/05_evaluate.ipynb #c055

@@ -390,7 +390,8 @@ def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides:
                 results[s.name] = _run_stage(s, params[s.name], results, state, state_path, resume, nbs_dir, run_dir,
                                              kernel, timeout, out_dir/'results', flags, paths.root)
             except KeyboardInterrupt:
-                results[s.name] = StageResult(s.name, 'interrupted', reason='interrupted; partial notebook and log kept',
+                kept = 'interrupted; partial notebook and log kept'
+                results[s.name] = StageResult(s.name, 'interrupted', reason=kept,
                                               output=str(run_dir/f'{s.name}.ipynb'), log=str(run_dir/f'{s.name}.log'))
                 write_summary(list(results.values()), run_dir, profile)
                 raise

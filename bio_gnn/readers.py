@@ -159,8 +159,9 @@ def check_hdf5(path:Path, # the file to check
     try:
         with h5py.File(path, 'r') as f: list(f.keys())
     except OSError as e:
-        raise ValueError(f"{path} is not a readable {kind} file: HDF5 cannot open it ({e}); at {size} bytes it is "
-                         "probably truncated (an interrupted copy or write) or damaged. Copy or write it again.") from None
+        raise ValueError(f"{path} is not a readable {kind} file: HDF5 cannot open it ({e}); at {size} bytes it "
+                         "is probably truncated (an interrupted copy or write) or damaged. Copy or write it again."
+                         ) from None
 
 # %% ../nbs/01_readers.ipynb #c044
 TENX_V3 = ('matrix.mtx.gz', 'features.tsv.gz', 'barcodes.tsv.gz')
