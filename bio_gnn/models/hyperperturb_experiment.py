@@ -11,7 +11,7 @@ import scipy.stats
 import anndata as ad
 import tensorflow as tf
 import keras
-from ..core import get_logger, seed_everything
+from ..core import get_logger, seed_everything, Timer
 from ..hyperbolic import PoincareBall
 from ..perturb_data import split_genes, true_targets
 from .hyperperturb import (HyperPerturbConfig, MODEL_NAMES, load_hyperperturb_config, safe_kl,
@@ -220,11 +220,23 @@ def _true_metrics(pol, val, truth:dict, test_mask) -> dict:
     spearman = policy_metrics(pol, val, truth['policy'], truth['value'], test_mask)['spearman']
     return dict(kl_true=affected['kl'], top1_true=affected['top1'], top3_true=affected['top3'], spearman_true=spearman)
 
+def _budget(model, hist, n_train:int, seconds:float, n_perts:int) -> dict:
+    "Parameters, epochs trained, epoch kept, training genes, wall time and device of one fitted predictor."
+    if model is None:                                                 # the mean baseline: mean policy and value
+        return dict(parameters=n_perts + 1, epochs_trained='-', best_epoch='-', training_examples=n_train,
+                    time_s=seconds, device='cpu')
+    n_ep = len(hist)
+    best = int(np.argmin(hist['val_loss'].to_numpy())) + 1 if 'val_loss' in hist and n_ep else n_ep
+    device = 'GPU:0' if tf.config.list_logical_devices('GPU') else 'cpu'
+    return dict(parameters=int(sum(np.prod(w.shape) for w in model.trainable_weights)), epochs_trained=n_ep,
+                best_epoch=best, training_examples=n_train, time_s=seconds, device=device)
+
 def run_heldout_comparison(adata:ad.AnnData, # a prepared screen (prepare_synthetic_screen or the chain of perturb_data)
                            seed:int=0, # split and initialisation seed
                            models=MODEL_NAMES, # which of MODEL_NAMES to run
                            config:HyperPerturbConfig|dict|None=None, # hyperparameters (defaults: HyperPerturbConfig())
                            keep:tuple=(), # models whose model, history, predictions and masks are returned
+                           budget:dict|None=None, # filled with {model: parameters, epochs, genes, time, device}
                            **overrides, # HyperPerturbConfig fields overriding `config`
                           ) -> tuple[dict, dict]:
     "Train each model on the training genes of one split, score the test genes: ({model: metrics}, {model: artefacts})."
@@ -236,17 +248,19 @@ def run_heldout_comparison(adata:ad.AnnData, # a prepared screen (prepare_synthe
     results, artefacts = {}, {}
     for name in models:
         model = hist = None
-        if name == 'mean_baseline': pol, val = mean_baseline(T_pol, T_val, masks['train'])
-        else:
-            seed_everything(seed, tensorflow=True)
-            env = PerturbationEnv(F, R, masks['train'])
-            model = compile_perturbation_model(build_perturbation_model(name, adata, c), c.learning_rate, c.epochs,
-                                               c.policy_weight, c.value_weight)
-            hist = train_perturbation_model(model, env, c.epochs, val_mask=masks['val'], patience=c.patience,
-                                            complexity_frequency=c.complexity_frequency,
-                                            complexity_increment=c.complexity_increment,
-                                            initial_complexity=c.initial_complexity)
-            pol, val = predict_policy(model, F)
+        with Timer() as t:
+            if name == 'mean_baseline': pol, val = mean_baseline(T_pol, T_val, masks['train'])
+            else:
+                seed_everything(seed, tensorflow=True)
+                env = PerturbationEnv(F, R, masks['train'])
+                model = compile_perturbation_model(build_perturbation_model(name, adata, c), c.learning_rate,
+                                                   c.epochs, c.policy_weight, c.value_weight)
+                hist = train_perturbation_model(model, env, c.epochs, val_mask=masks['val'], patience=c.patience,
+                                                complexity_frequency=c.complexity_frequency,
+                                                complexity_increment=c.complexity_increment,
+                                                initial_complexity=c.initial_complexity)
+                pol, val = predict_policy(model, F)
+        if budget is not None: budget[name] = _budget(model, hist, int(masks['train'].sum()), t.seconds, R.shape[1])
         results[name] = policy_metrics(pol, val, T_pol, T_val, masks['test'], R)
         if truth is not None: results[name].update(_true_metrics(pol, val, truth, masks['test']))
         if name in keep: artefacts[name] = dict(model=model, history=hist, policy=pol, value=val, masks=masks)
