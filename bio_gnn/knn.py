@@ -8,13 +8,14 @@ import time
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.spatial import cKDTree   # the cold-start path: imported with the module, as an anchor's import
 from .core import as_dense, get_device, get_logger
 from .knn_kdtree import _kdtree_knn, _kdtree_radius_pairs
 from .knn_matmul import _gemm_knn, _gemm_query, _gemm_radius_pairs
 
 # %% auto #0
-__all__ = ['KDTREE_MAX_DIM', 'DEFAULT_MEMORY_BUDGET_MB', 'knn_graph', 'knn_query', 'radius_graph', 'knn_to_csr', 'symmetrize',
-           'umap_weights', 'neighbors', 'to_pyg', 'make_embedding']
+__all__ = ['KDTREE_MAX_DIM', 'DEFAULT_MEMORY_BUDGET_MB', 'COLD_START_MAX_N', 'knn_graph', 'knn_query', 'radius_graph',
+           'knn_to_csr', 'symmetrize', 'umap_weights', 'neighbors', 'to_pyg', 'make_embedding']
 
 # %% ../nbs/02a_knn.ipynb #c008
 _log = get_logger('knn')
@@ -68,6 +69,42 @@ def _resolve_method(method: str, d: int) -> str:
     if method != 'auto': return method
     return 'kdtree' if d <= KDTREE_MAX_DIM else 'gemm'
 
+# %% ../nbs/02a_knn.ipynb #c067
+COLD_START_MAX_N = 200_000   # method='auto', 2-4 D: below this, a process without loaded kernels uses cKDTree
+
+def _kernels_loaded() -> bool:
+    "Whether this process has the numba KD-tree kernels compiled or loaded already."
+    from bio_gnn import knn_kdtree
+    return bool(knn_kdtree._kd_build.signatures)
+
+def _ckdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "The m nearest others by scipy's cKDTree (distances, indices), sorted by (distance, index); rows to redo flagged."
+    n = len(X64)
+    q = min(m + 2, n)
+    D, I = cKDTree(X64).query(X64, q, workers=n_threads)
+    D, I = D.reshape(n, q), I.reshape(n, q)
+    is_self = I == np.arange(n)[:, None]
+    found = is_self.any(1)                                              # rows without self: redone by the kernel
+    cols = np.arange(q - 1)[None, :]
+    take = cols + (cols >= np.where(found, is_self.argmax(1), q - 1)[:, None])
+    D, I = np.take_along_axis(D, take, 1), np.take_along_axis(I, take, 1)
+    tied = (np.diff(D, axis=1) <= D[:, 1:]*1e-12).any(1)               # (near-)ties: order by index, or redo
+    exact = tied & (np.diff(D, axis=1) == 0).any(1) & ~(np.diff(D, axis=1) < D[:, 1:]*1e-12).any(1)
+    if exact.any():                                                     # exact ties only: a stable sort by index
+        o = np.lexsort((I[exact], D[exact]), axis=1)
+        D[exact], I[exact] = np.take_along_axis(D[exact], o, 1), np.take_along_axis(I[exact], o, 1)
+    redo = ~found | (tied & ~exact)
+    if q - 1 > m: redo |= D[:, m] <= D[:, m - 1]*(1 + 1e-12)            # the m-th and (m+1)-th may swap
+    return D[:, :m], I[:, :m].astype(np.int64), redo
+
+def _cold_kdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    "`_kdtree_knn`'s exact answer as (distances, indices), via cKDTree, the numba kernel only for flagged rows."
+    dist, idx, redo = _ckdtree_knn(X64, m, n_threads)
+    if redo.any():
+        d2k, idxk = _kdtree_knn(X64, m, n_threads)
+        dist[redo], idx[redo] = np.sqrt(np.maximum(d2k[redo], 0.0)), idxk[redo]
+    return dist, idx
+
 # %% ../nbs/02a_knn.ipynb #c013
 def _knn(X, k, method='auto', device=None, memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, include_self=False,
          n_threads=None):
@@ -83,6 +120,10 @@ def _knn(X, k, method='auto', device=None, memory_budget_mb=DEFAULT_MEMORY_BUDGE
             'device': 'cpu'}
     if m == 0:
         d2, idx = np.zeros((n, 0)), np.zeros((n, 0), np.int64)
+    elif engine == 'kdtree' and method == 'auto' and n <= COLD_START_MAX_N and not _kernels_loaded():
+        dist64, idx = _cold_kdtree_knn(X64, m, n_threads)
+        d2 = None
+        info['kdtree_impl'] = 'scipy cKDTree (cold start), exact ties'
     elif engine == 'kdtree':
         d2, idx = _kdtree_knn(X64, m, n_threads)
     else:
@@ -90,7 +131,7 @@ def _knn(X, k, method='auto', device=None, memory_budget_mb=DEFAULT_MEMORY_BUDGE
         info['device'] = str(dev)
         d2, idx, extra = _gemm_knn(X64, m, dev, budget, n_threads, impl='torch' if engine == 'gemm-torch' else 'auto')
         info.update(extra)
-    dist = np.sqrt(np.maximum(d2, 0.0)).astype(np.float32)
+    dist = (dist64 if d2 is None else np.sqrt(np.maximum(d2, 0.0))).astype(np.float32)
     if include_self:
         dist = np.hstack([np.zeros((n, 1), np.float32), dist])
         idx = np.hstack([np.arange(n)[:, None], idx])
