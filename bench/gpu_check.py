@@ -276,14 +276,14 @@ def main(argv=None) -> int:
         return 0
     device = torch.device(a.device or 'cuda')
     size = SIZES['tiny' if a.tiny else 'design']
-    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
-    run_dir = Path(a.out or ROOT/'runs'/f'{stamp}-gpu_check')
-    os.environ['BIO_GNN_OUTPUT_DIR'] = str(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
     command = 'python bench/gpu_check.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
-    (run_dir/'run.json').write_text(json.dumps({'profile': None, 'only': ['gpu_check'], 'overrides': [], 'flags': [],
-                                                'command': command.strip(), 'run_dir': str(run_dir),
-                                                'parameters': {'size': 'tiny' if a.tiny else 'design'}}, indent=1))
+    try:
+        from bio_gnn.core import start_run
+        run_dir = start_run('gpu_check', command.strip(), {'size': 'tiny' if a.tiny else 'design'}, a.out)
+    except ImportError:     # a GPU machine without bio_gnn's dependencies: a plain folder
+        run_dir = Path(a.out or ROOT/'runs'/f"{datetime.datetime.now():%Y%m%d-%H%M%S}-gpu_check")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        os.environ['BIO_GNN_OUTPUT_DIR'] = str(run_dir)
     deadline = time.time() + a.budget_s
     steps = {name: run_step(name, STEPS[name], device, size, deadline) for name in a.steps}
     record = {'device': str(device), 'size': 'tiny' if a.tiny else 'design', 'steps': steps}

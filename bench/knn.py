@@ -13,7 +13,8 @@ distance (so ties are not penalised).
     python bench/knn.py --sizes 50000 --dims 50 --methods bio_gnn,faiss --timeout 120
     python bench/knn.py --cold --sizes 5000,20000,100000,200000,1000000 --dims 2 --name knn_bench_cold   # first calls
 
-Writes results/knn_bench.json (bio_gnn.core.write_results) and prints a table: per (n, d) and method,
+Writes runs/<timestamp>-<name>/results/<name>.json (bio_gnn.core.start_run + write_results; publish it with
+`bio_gnn publish`) and prints a table: per (n, d) and method,
 seconds, ratio to bio_gnn (method time / bio_gnn time), recall, peak memory (MiB).
 """
 from __future__ import annotations
@@ -171,6 +172,9 @@ def main(argv=None) -> dict:
     if 'bio_gnn' in methods: methods = ['bio_gnn'] + [m for m in methods if m != 'bio_gnn']
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from bio_gnn.knn import make_embedding
+    if not args.no_write:   # results into a run folder of their own (publish with `bio_gnn publish`)
+        from bio_gnn.core import start_run
+        start_run(args.name, 'python bench/knn.py ' + ' '.join(argv if argv is not None else sys.argv[1:]), vars(args))
     tmp = Path(tempfile.mkdtemp(prefix='knn_bench_'))
     runs, t_start = [], time.perf_counter()
     print(f'k={args.k}, {args.threads} threads, timeout {args.timeout:.0f} s, methods {methods}', flush=True)

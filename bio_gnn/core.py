@@ -15,7 +15,8 @@ import numpy as np
 __all__ = ['log', 'in_test', 'repo_root', 'Paths', 'get_paths', 'get_logger', 'progress', 'load_config', 'atomic_write',
            'save_config', 'available_devices', 'get_device', 'seed_everything', 'tracking_mode', 'init_tracking',
            'git_info', 'library_versions', 'peak_memory_mb', 'provenance', 'run_record', 'write_results',
-           'read_results', 'count_parameters', 'as_dense', 'keep_torch_threads', 'write_h5ad', 'Timer', 'save_figure']
+           'read_results', 'count_parameters', 'as_dense', 'keep_torch_threads', 'write_h5ad', 'start_run', 'Timer',
+           'save_figure']
 
 # %% ../nbs/00_core.ipynb #c007
 def in_test() -> bool:
@@ -387,6 +388,24 @@ def write_h5ad(adata, # the AnnData to write
         if tmp.exists(): tmp.unlink()
         raise
     return path
+
+# %% ../nbs/00_core.ipynb #c072
+def start_run(name: str, # what runs: 'knn_bench', 'gpu_check', ...
+              command: str|None = None, # the command line that reproduces it (default: this process's)
+              parameters: dict|None = None, # what it was given
+              run_dir: str|Path|None = None, # the folder (default runs/<timestamp>-<name>)
+             ) -> Path:
+    "A run folder for a script (a benchmark, the GPU check): run.json written, and this process's outputs sent there."
+    stamp = datetime.datetime.now().strftime('%Y%m%d-%H%M%S')
+    d = Path(run_dir or repo_root()/'runs'/f'{stamp}-{name}').resolve()
+    command = command or ' '.join(['python'] + [Path(sys.argv[0]).name if sys.argv[0].endswith('.py') else sys.argv[0]]
+                                  + sys.argv[1:])
+    rec = {'profile': None, 'only': [name], 'overrides': [], 'flags': [], 'command': command, 'run_dir': str(d),
+           'output_dir': str(d), 'parameters': parameters or {}}
+    with atomic_write(d/'run.json') as f: f.write(json.dumps(rec, indent=1, default=str))
+    os.environ['BIO_GNN_OUTPUT_DIR'] = str(d)
+    os.environ['BIO_GNN_RUN'] = json.dumps({k: rec[k] for k in ('profile', 'only', 'overrides', 'command', 'run_dir')})
+    return d
 
 # %% ../nbs/00_core.ipynb #c037
 class Timer:
