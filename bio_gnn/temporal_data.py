@@ -4,7 +4,9 @@
 
 # %% ../nbs/11_temporal_data.ipynb #c003
 from __future__ import annotations
+import math
 from dataclasses import dataclass
+from typing import Callable
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -17,9 +19,10 @@ from .preprocess import normalize_log, select_hvg
 log = get_logger('temporal_data')
 
 # %% auto #0
-__all__ = ['log', 'SPLITS', 'krumsiek11_trajectories', 'order_cells', 'lineage_from_type', 'pseudobulk_bins', 'split_by_segment',
-           'split_by_group', 'SequenceFeatures', 'fit_sequence_features', 'window_table', 'augment_window',
-           'WindowDataset', 'TemporalDataset', 'build_temporal_dataset']
+__all__ = ['log', 'SPLITS', 'krumsiek11_trajectories', 'order_cells', 'lineage_from_type', 'pseudobulk_bins', 'n_possible_splits',
+           'distinct_split_draw', 'split_signature', 'split_by_segment', 'split_by_group', 'SequenceFeatures',
+           'fit_sequence_features', 'window_table', 'augment_window', 'WindowDataset', 'TemporalDataset',
+           'build_temporal_dataset']
 
 # %% ../nbs/11_temporal_data.ipynb #c008
 def krumsiek11_trajectories(adata: ad.AnnData, # scanpy's krumsiek11 in its stored cell order
@@ -171,6 +174,35 @@ def pseudobulk_bins(adata: ad.AnnData, # sequences from `order_cells`
 # %% ../nbs/11_temporal_data.ipynb #c017
 SPLITS = ('train', 'val', 'test')
 
+def n_possible_splits(n_units: int, # units to assign (individuals, or segments of one sequence)
+                      n_val: int, n_test: int,
+                      n_blocks: int = 1, # independent blocks split alike (sequences of split_by_segment)
+                     ) -> int:
+    "How many different train/val/test assignments there are: (C(n, test) C(n - test, val)) ** n_blocks."
+    return (math.comb(n_units, n_test)*math.comb(n_units - n_test, n_val))**n_blocks
+
+def distinct_split_draw(draw: Callable[[int], tuple], # draw(k): the assignment of the k-th seeded draw (hashable)
+                        seed: int,
+                        n_possible: int, # number of different assignments draw can return
+                       ) -> tuple:
+    "The assignment of `seed` without replacement: the (seed mod n_possible)-th distinct one of draw(0), draw(1), ..."
+    target, seen, k = seed % n_possible, {}, 0
+    while len(seen) <= target:
+        if k > 100*(target + 1) + 20*n_possible:
+            raise RuntimeError(f"{k} draws gave {len(seen)} distinct splits of {n_possible} possible; the count of "
+                               "possible splits is wrong.")
+        seen.setdefault(draw(k), k)
+        k += 1
+    return list(seen)[target]
+
+def split_signature(adata: ad.AnnData) -> list[str]:
+    "The validation and test units ('val:<unit>', 'test:<unit>') of a split by split_by_segment / split_by_group."
+    info = adata.uns.get('bio_gnn', {}).get('temporal', {}).get('split')
+    if not info or 'roles' not in info:
+        raise KeyError("uns['bio_gnn']['temporal']['split'] lacks 'roles'; split with split_by_segment or "
+                       "split_by_group first.")
+    return sorted(f'{role}:{unit}' for unit, role in info['roles'].items() if role != 'train')
+
 def _purge_boundaries(split: np.ndarray, gap: int) -> np.ndarray:
     "True at val/test steps within `gap` steps of a step of another split (one sequence)."
     purge = np.zeros(len(split), bool)
@@ -180,12 +212,24 @@ def _purge_boundaries(split: np.ndarray, gap: int) -> np.ndarray:
         purge |= diff_next | diff_prev
     return purge & (split != 'train')
 
+def _segment_roles(n_sequences: int, n_segments: int, n_val: int, n_test: int, seed: int) -> tuple:
+    "One seeded draw of split_by_segment: per sequence, the role of each segment."
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n_sequences):
+        perm = rng.permutation(n_segments)
+        role = np.array(['train']*n_segments, dtype=object)
+        role[perm[:n_test]] = 'test'
+        role[perm[n_test:n_test + n_val]] = 'val'
+        out.append(tuple(role))
+    return tuple(out)
+
 def split_by_segment(adata: ad.AnnData, # sequences from `order_cells` / `pseudobulk_bins`
                      n_segments: int = 8, # contiguous segments per sequence
                      n_val: int = 1, # segments per sequence for validation
                      n_test: int = 2, # segments per sequence for test
                      gap: int = 0, # val/test steps next to another split's step are marked 'gap' (used by no window)
-                     seed: int = 0,
+                     seed: int = 0, # split seed: different seeds, different splits (up to n_possible_splits)
                     ) -> ad.AnnData:
     "Assign contiguous segments of every sequence to train/val/test in place (obs: split, segment); returns `adata`."
     _check_sequences(adata)
@@ -193,19 +237,19 @@ def split_by_segment(adata: ad.AnnData, # sequences from `order_cells` / `pseudo
         raise ValueError(f"Need n_val >= 1, n_test >= 1 and n_val + n_test < n_segments (some training); "
                          f"got {n_val}, {n_test}, {n_segments}.")
     if gap < 0: raise ValueError(f"gap must be >= 0, got {gap}.")
-    rng = np.random.default_rng(seed)
     seq = adata.obs['sequence'].astype(str).to_numpy()
+    sequences = list(adata.obs['sequence'].cat.categories)
+    for s in sequences:
+        if (seq == s).sum() < n_segments:
+            raise ValueError(f"Sequence {s!r} has {(seq == s).sum()} steps, fewer than n_segments={n_segments}; "
+                             "lower n_segments or cells_per_bin.")
+    n_possible = n_possible_splits(n_segments, n_val, n_test, len(sequences))
+    roles = distinct_split_draw(lambda k: _segment_roles(len(sequences), n_segments, n_val, n_test, k), seed,
+                                n_possible)
     split = np.empty(len(seq), dtype=object)
     segment = np.empty(len(seq), dtype=object)
-    for s in adata.obs['sequence'].cat.categories:
+    for s, role in zip(sequences, roles):
         idx = np.flatnonzero(seq == s)
-        if len(idx) < n_segments:
-            raise ValueError(f"Sequence {s!r} has {len(idx)} steps, fewer than n_segments={n_segments}; "
-                             "lower n_segments or cells_per_bin.")
-        perm = rng.permutation(n_segments)
-        role = np.array(['train']*n_segments, dtype=object)
-        role[perm[:n_test]] = 'test'
-        role[perm[n_test:n_test + n_val]] = 'val'
         for k, chunk in enumerate(np.array_split(idx, n_segments)):
             split[chunk] = role[k]
             segment[chunk] = f'{s}#{k}'
@@ -213,14 +257,23 @@ def split_by_segment(adata: ad.AnnData, # sequences from `order_cells` / `pseudo
     adata.obs['split'] = pd.Categorical(split, categories=[*SPLITS, 'gap'])
     adata.obs['segment'] = pd.Categorical(segment, categories=list(dict.fromkeys(segment)))
     adata.uns.setdefault('bio_gnn', {}).setdefault('temporal', {})['split'] = dict(
-        by='segment', n_segments=n_segments, n_val=n_val, n_test=n_test, gap=gap, seed=seed)
+        by='segment', n_segments=n_segments, n_val=n_val, n_test=n_test, gap=gap, seed=seed,
+        n_possible_splits=n_possible, roles={f'{s}#{k}': r for s, role in zip(sequences, roles)
+                                             for k, r in enumerate(role)})
     return adata
 
 # %% ../nbs/11_temporal_data.ipynb #c075
+def _group_roles(groups: list, n_val: int, n_test: int, seed: int) -> tuple:
+    "One seeded draw of split_by_group: the role of each group, in the order of `groups`."
+    perm = list(np.random.default_rng(seed).permutation(groups))
+    role = ({g: 'test' for g in perm[:n_test]} | {g: 'val' for g in perm[n_test:n_test + n_val]}
+            | {g: 'train' for g in perm[n_test + n_val:]})
+    return tuple(role[g] for g in groups)
+
 def split_by_group(adata: ad.AnnData, # sequences from `order_cells(..., group_key=...)`
                    n_val: int = 1, # groups (individuals) for validation
                    n_test: int = 1, # groups for test
-                   seed: int = 0,
+                   seed: int = 0, # split seed: different seeds, different splits (up to n_possible_splits)
                   ) -> ad.AnnData:
     "Assign whole groups (obs['group'], e.g. individuals) to train/val/test in place (obs: split, segment)."
     _check_sequences(adata)
@@ -231,13 +284,12 @@ def split_by_group(adata: ad.AnnData, # sequences from `order_cells(..., group_k
     if n_val < 1 or n_test < 1 or len(groups) < n_val + n_test + 1:
         raise ValueError(f"{len(groups)} group(s) {groups[:10]} cannot give {n_val} validation, {n_test} test and "
                          ">= 1 training group; use split_by_segment (time segments) instead.")
-    perm = list(np.random.default_rng(seed).permutation(groups))
-    role = ({g: 'test' for g in perm[:n_test]} | {g: 'val' for g in perm[n_test:n_test + n_val]}
-            | {g: 'train' for g in perm[n_test + n_val:]})
+    n_possible = n_possible_splits(len(groups), n_val, n_test)
+    role = dict(zip(groups, distinct_split_draw(lambda k: _group_roles(groups, n_val, n_test, k), seed, n_possible)))
     adata.obs['split'] = pd.Categorical(adata.obs['group'].astype(str).map(role), categories=[*SPLITS, 'gap'])
     adata.obs['segment'] = adata.obs['sequence'].copy()
     adata.uns.setdefault('bio_gnn', {}).setdefault('temporal', {})['split'] = dict(
-        by='group', n_val=n_val, n_test=n_test, seed=seed, groups={g: role[g] for g in groups})
+        by='group', n_val=n_val, n_test=n_test, seed=seed, groups=role, n_possible_splits=n_possible, roles=dict(role))
     return adata
 
 # %% ../nbs/11_temporal_data.ipynb #c020

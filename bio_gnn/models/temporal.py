@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from ..core import get_logger
+from ..core import Timer, get_logger
 from ..losses import LOSS_NAMES, make_loss
 from ..train import TrainConfig, Trainer, Task
 from ..evaluate import classification_metrics, fit_linear_baseline
@@ -223,17 +223,20 @@ def fit_sequence_model(model: nn.Module, ds: TemporalDataset,
 # %% ../../nbs/11_temporal_rnn.ipynb #c043
 def logistic_baselines(ds: TemporalDataset, C_grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0), seed: int = 0,
                        ) -> dict[str, dict]:
-    "Logistic regression on the flattened window and on its last step, C chosen on validation accuracy."
+    "Logistic regression on the flattened window and on its last step, C chosen on validation accuracy; with budgets."
     data = {s: ds.tensors(s) for s in SPLITS}
     views = {'logreg_flat': lambda X: X.reshape(len(X), -1).numpy(), 'logreg_last': lambda X: X[:, -1].numpy()}
     out = {}
     for name, view in views.items():
-        m = fit_linear_baseline('logreg', view(data['train'][0]), data['train'][1].numpy(), view(data['val'][0]),
-                                data['val'][1].numpy(), Cs=sorted(C_grid), class_weights=(None,), metric='accuracy',
-                                max_iter=3000, seed=seed)
+        with Timer() as t:
+            m = fit_linear_baseline('logreg', view(data['train'][0]), data['train'][1].numpy(), view(data['val'][0]),
+                                    data['val'][1].numpy(), Cs=sorted(C_grid), class_weights=(None,),
+                                    metric='accuracy', max_iter=3000, seed=seed)
         proba = np.zeros((len(data['test'][1]), len(ds.classes)))
         proba[:, m.classes_] = m.predict_proba(view(data['test'][0]))
-        out[name] = {'proba': proba, 'C': m.chosen_['C'], 'val_accuracy': m.chosen_['val_accuracy']}
+        out[name] = {'proba': proba, 'C': m.chosen_['C'], 'val_accuracy': m.chosen_['val_accuracy'],
+                     'n_params': int(m.coef_.size + m.intercept_.size), 'solver_iter': int(np.max(m.n_iter_)),
+                     'n_configs': m.chosen_['n_configs'], 'train_s': t.seconds}
     return out
 
 # %% ../../nbs/11_temporal_rnn.ipynb #c046
