@@ -16,21 +16,19 @@ from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.nn import GATConv, GCNConv
 from torch_geometric.nn.models import GCN, GraphSAGE, GIN, MLP
-from ..core import get_logger, seed_everything, Timer, load_config, count_parameters, as_dense, keep_torch_threads
+from ..core import seed_everything, Timer, load_config, count_parameters, as_dense, keep_torch_threads
 from ..losses import make_loss
 from ..train import TrainConfig, Trainer, NodeTask
-from ..evaluate import classification_metrics, fit_linear_baseline
+from ..evaluate import classification_metrics, fit_linear_baseline, stratified_split
 from .. import knn as knn_lib
 
-log = get_logger('celltype')
-
 # %% auto #0
-__all__ = ['log', 'EnhancedSpatialGNN', 'CELLTYPE_CONFIGS', 'PAPER_IN_DIM', 'PAPER_N_CLASSES', 'THESIS_N_PARAMS', 'GAT_FIELDS',
+__all__ = ['EnhancedSpatialGNN', 'CELLTYPE_CONFIGS', 'PAPER_IN_DIM', 'PAPER_N_CLASSES', 'THESIS_N_PARAMS', 'GAT_FIELDS',
            'PYG_GRAPH_BASELINES', 'GAT_VARIANTS', 'MODEL_NAMES', 'GRAPH_MODELS', 'LINEAR_MODELS',
            'ResidualGATClassifier', 'CelltypeConfig', 'celltype_config', 'build_celltype_model', 'parameter_table',
            'count_config_parameters', 'make_torch_model', 'uses_graph', 'dense_features', 'smart_oversample',
            'cell_inputs', 'knn_edges', 'knn_to_reference', 'build_cell_graph', 'train_node_model', 'model_label',
-           'fit_torch_on_split', 'fit_linear_on_split', 'run_celltype_split']
+           'fit_torch_on_split', 'fit_linear_on_split', 'celltype_labels', 'run_celltype_split']
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c007
 def _sparse_linear(lin: nn.Linear, x: torch.Tensor) -> torch.Tensor:
@@ -52,8 +50,7 @@ class ResidualGATClassifier(nn.Module):
                  conv: str = 'gat'): # 'gat' (GATConv) or 'gcn' (GCNConv: the no-attention ablation)
         super().__init__()
         hidden = tuple(int(h) for h in hidden)
-        if len(hidden) < 2:
-            raise ValueError(f"hidden={hidden}: need at least two widths (the input projection's and one GAT block's).")
+        if len(hidden) < 2: raise ValueError(f"hidden={hidden}: need at least two widths (input projection, a block).")
         if conv not in ('gat', 'gcn'): raise ValueError(f"conv={conv!r}; expected 'gat' or 'gcn'.")
         if in_dim < 1 or n_classes < 2:
             raise ValueError(f"in_dim={in_dim}, n_classes={n_classes}: expected in_dim >= 1 and n_classes >= 2.")
@@ -90,9 +87,8 @@ class ResidualGATClassifier(nn.Module):
         "Per GAT layer, (edge_index with self-loops [2, E], attention [E, heads]) in eval mode."
         if self.conv_kind != 'gat':
             raise ValueError("attention() needs conv='gat'; this model uses GCNConv, which has no attention.")
-        was_training = self.training
+        was_training, self._attention = self.training, []
         self.eval()
-        self._attention = []
         try:
             self(x, edge_index)
             return self._attention
@@ -100,8 +96,7 @@ class ResidualGATClassifier(nn.Module):
             self._attention = None
             self.train(was_training)
 
-# The thesis's name (it reads as a model of physical space; the graph is a k-NN graph of cells in an expression
-# embedding): the descriptive name comes first, and this alias stays for readers of the thesis and their code.
+# The thesis's name (it reads as physical space; the graph is of cells in an expression embedding), kept as an alias.
 EnhancedSpatialGNN = ResidualGATClassifier
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c011
@@ -167,11 +162,8 @@ def parameter_table(model: nn.Module) -> pd.DataFrame:
         parts = name.split('.')
         key = '.'.join(parts[:2]) if parts[0] in ('convs', 'res') else parts[0]
         rows[key] = rows.get(key, 0) + p.numel()
-    df = pd.DataFrame({'parameters': rows})
-    df.loc['total'] = int(df['parameters'].sum())
-    return df
+    return pd.DataFrame({'parameters': {**rows, 'total': sum(rows.values())}})
 
-# %% ../../nbs/10_celltype_gnn.ipynb #c011g
 def count_config_parameters(config: CelltypeConfig|str|dict = 'paper', # see celltype_config
                             in_dim: int = PAPER_IN_DIM, n_classes: int = PAPER_N_CLASSES, **overrides) -> int:
     "Learnable parameters of a configuration's GAT, counted on the meta device (no memory allocated)."
@@ -425,22 +417,36 @@ def fit_torch_on_split(name: str, # a make_torch_model name
     if name not in GAT_VARIANTS: data = dense_features(data)       # PyG's baselines take dense features
     with Timer() as t: trainer = train_node_model(model, data, n_classes, config, seed)
     proba = torch.softmax(trainer.predict(data)[torch.as_tensor(test_idx)], 1).numpy()
-    budget = {'fit_time_s': t.seconds, 'epochs_run': len(trainer.history),
-              'time_per_epoch_s': float(trainer.history['time_s'].mean())}
+    budget = {'fit_time_s': t.seconds, 'epochs_run': len(trainer.history), 'best_epoch': trainer.best_epoch,
+              'time_per_epoch_s': float(trainer.history['time_s'].mean()), 'n_parameters': count_parameters(model),
+              'n_train': int(data.train_mask.sum())}                # training nodes, synthetic copies included
     return trainer, proba, budget
 
 def fit_linear_on_split(name: str, # 'logreg' / 'svm' (tuned on validation) or 'logreg_c0.1' (untuned)
                         X, y: np.ndarray, splits: tuple, config: CelltypeConfig, seed: int) -> tuple[Any, dict]:
     "Fit linear model `name` on the training cells: (the fitted model, budget columns with the chosen C)."
     tr, va, _ = splits
-    with Timer() as t:
-        if name == 'logreg_c0.1':
-            from sklearn.linear_model import LogisticRegression
-            clf, chosen_C = LogisticRegression(C=0.1, max_iter=2000).fit(X[tr], y[tr]), 0.1
-        else:
-            clf = fit_linear_baseline(name, X[tr], y[tr], X[va], y[va], Cs=config.linear_Cs, seed=seed)
-            chosen_C = clf.chosen_['C']
-    return clf, {'fit_time_s': t.seconds, 'chosen_C': float(chosen_C)}
+    grid = dict(Cs=(0.1,), class_weights=(None,), max_iter=2000) if name == 'logreg_c0.1' else dict(Cs=config.linear_Cs)
+    with Timer() as t: clf = fit_linear_baseline(name.split('_')[0], X[tr], y[tr], X[va], y[va], seed=seed, **grid)
+    return clf, {'fit_time_s': t.seconds, 'n_train': len(tr), 'chosen_C': float(clf.chosen_['C']),
+                 'n_configs': clf.chosen_['n_configs'], 'n_parameters': clf.coef_.size + clf.intercept_.size,
+                 'solver_iter': np.max(clf.n_iter_)}
+
+# %% ../../nbs/10_celltype_gnn.ipynb #c033e
+def celltype_labels(adata, label_key: str|None = None, # default: uns['bio_gnn']['label_key']
+                    min_cells: int = 3): # fewest cells per class: one each in train, validation and test
+    "(classes, integer labels) of `obs[label_key]`; refused, with what to do, where a 70/15/15 split cannot use them."
+    key = label_key or adata.uns.get('bio_gnn', {}).get('label_key')
+    if key not in adata.obs: raise KeyError(f"label_key={key!r} is not an obs column; pass one of {list(adata.obs)}.")
+    lab = adata.obs[key].astype('category').cat.remove_unused_categories()
+    counts, col = lab.value_counts(), f"label column obs[{key!r}]"
+    if lab.isna().any(): raise ValueError(f"{col}: {lab.isna().sum()} cells have no label; label or drop them first.")
+    if len(counts) < 2:
+        raise ValueError(f"{col} holds one class, {list(counts.index)}; pass a column with two or more cell types.")
+    small = counts[counts < min_cells].to_dict()
+    if small: raise ValueError(f"{col}: class(es) {small} have fewer than {min_cells} cells (one each for train, "
+                               f"validation, test); drop or merge them: adata[~adata.obs[{key!r}].isin({list(small)})]")
+    return np.asarray(lab.cat.categories), lab.cat.codes.to_numpy().astype(np.int64)
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c033d
 def run_celltype_split(adata, # AnnData with labels in obs[label_key]
@@ -452,24 +458,18 @@ def run_celltype_split(adata, # AnnData with labels in obs[label_key]
                        cache: dict|None = None, # if a dict: reuses prepared inputs across calls (same data)
                        **overrides) -> dict: # CelltypeConfig fields, e.g. models=('gat', 'logreg'), epochs=20
     "Split (stratified 70/15/15), prepare inputs and graphs per setting, train every model; {label: test metrics}."
-    from bio_gnn.evaluate import stratified_split
     cfg = celltype_config(config, **overrides)
-    label_key = label_key or adata.uns.get('bio_gnn', {}).get('label_key')
-    if label_key not in adata.obs:
-        raise KeyError(f"label_key={label_key!r} is not in adata.obs (columns: {list(adata.obs.columns)}).")
+    classes, y = celltype_labels(adata, label_key)                      # refuses unusable labels before any fit
     unknown = [m for m in cfg.models if m not in MODEL_NAMES]
     if unknown: raise KeyError(f"Unknown model(s) {unknown}; known: {list(MODEL_NAMES)}.")
-    lab = adata.obs[label_key].astype('category')
-    classes, y = np.asarray(lab.cat.categories), lab.cat.codes.to_numpy().astype(np.int64)
-    splits = stratified_split(y, (0.7, 0.15, 0.15), seed=seed)
-    te = splits[2]
+    tr, _, te = splits = stratified_split(y, (0.7, 0.15, 0.15), seed=seed)
     os_kw = (cfg.oversample if isinstance(cfg.oversample, dict) else {}) if cfg.oversample else None
     cache, out = ({} if cache is None else cache), {}
     def inputs(setting):
         fit = 'all' if setting == 'transductive' else 'train'
         key = (id(adata), seed, fit, cfg.input_kind, cfg.graph_rep, cfg.n_pcs, cfg.n_hvg)
         if key not in cache:
-            fit_idx = splits[0] if fit == 'train' else np.arange(adata.n_obs)
+            fit_idx = tr if fit == 'train' else np.arange(adata.n_obs)
             cache[key] = cell_inputs(adata, fit_idx, cfg.input_kind, cfg.graph_rep, cfg.n_pcs, cfg.n_hvg, seed)
         return cache[key]
     def graph(setting):
