@@ -29,7 +29,7 @@ class Stage:
     main: bool = True     # part of `make run` (False: run only with --only)
 
 # %% ../nbs/30_pipeline.ipynb #c036
-_SHARED = ('losses', 'evaluate', 'train')
+_SHARED = ('losses', 'evaluate', 'compare', 'train')
 _WORM = ('worm', 'worm_activity', 'worm_sim')
 STAGES = [
     Stage('core', '00_core.ipynb'),
@@ -48,6 +48,7 @@ STAGES = [
     Stage('preprocess_fit', '03a_preprocess_fit.ipynb', ('preprocessing',)),
     Stage('losses', '04_losses.ipynb'),
     Stage('evaluate', '05_evaluate.ipynb', ('knn',)),
+    Stage('compare', '05a_compare.ipynb', ('evaluate',)),
     Stage('train', '06_train.ipynb', ('losses', 'evaluate')),
     Stage('sampling', '06a_sampling.ipynb', ('train',)),
     Stage('celltype_model', '10_celltype_gnn.ipynb', ('synthetic', 'preprocessing', 'sampling') + _SHARED),

@@ -7,8 +7,7 @@ from __future__ import annotations
 import copy, warnings
 from dataclasses import dataclass, asdict
 from typing import Any, Sequence
-import numpy as np
-import pandas as pd
+import numpy as np, pandas as pd
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
@@ -19,7 +18,8 @@ from torch_geometric.nn.models import GCN, GraphSAGE, GIN, MLP
 from ..core import seed_everything, Timer, load_config, count_parameters, as_dense, keep_torch_threads
 from ..losses import make_loss
 from ..train import TrainConfig, Trainer, NodeTask
-from ..evaluate import classification_metrics, fit_linear_baseline, stratified_split
+from ..evaluate import classification_metrics, stratified_split
+from ..compare import fit_linear_baseline
 from .. import knn as knn_lib
 
 # %% auto #0

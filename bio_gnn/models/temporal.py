@@ -14,7 +14,8 @@ from torch import nn
 from ..core import Timer, get_logger
 from ..losses import LOSS_NAMES, make_loss
 from ..train import TrainConfig, Trainer, Task
-from ..evaluate import classification_metrics, fit_linear_baseline
+from ..evaluate import classification_metrics
+from ..compare import fit_linear_baseline
 from ..temporal_data import SPLITS, TemporalDataset, window_table
 
 log = get_logger('models.temporal')
