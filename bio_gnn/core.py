@@ -171,9 +171,10 @@ def atomic_write(path: str|Path, mode: str = 'w', encoding: str|None = 'utf-8'):
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
-    except PermissionError as e:
-        raise PermissionError(f"Cannot write {path}: {path.parent} is not writable ({e.strerror}). Choose a writable "
-                              "output folder (BIO_GNN_OUTPUT_DIR, or --out for `bio_gnn run`).") from None
+    except OSError as e:   # not writable, not a folder, read-only file system, ...
+        raise type(e)(e.errno, f"Cannot write {path}: its folder {path.parent} cannot be created or written "
+                      f"({e.strerror}). Choose a writable output folder (BIO_GNN_OUTPUT_DIR, or --out for "
+                      "`bio_gnn run`).") from None
     os.close(fd)
     try:
         with open(tmp, mode, encoding=None if 'b' in mode else encoding) as f: yield f
