@@ -81,19 +81,17 @@ def _ckdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, n
     "The m nearest others by scipy's cKDTree (distances, indices), sorted by (distance, index); rows to redo flagged."
     n = len(X64)
     q = min(m + 2, n)
-    D, I = cKDTree(X64).query(X64, q, workers=n_threads)
+    D, I = cKDTree(X64, balanced_tree=False, compact_nodes=False).query(X64, q, workers=n_threads)
     D, I = D.reshape(n, q), I.reshape(n, q)
-    is_self = I == np.arange(n)[:, None]
-    found = is_self.any(1)                                              # rows without self: redone by the kernel
-    cols = np.arange(q - 1)[None, :]
-    take = cols + (cols >= np.where(found, is_self.argmax(1), q - 1)[:, None])
-    D, I = np.take_along_axis(D, take, 1), np.take_along_axis(I, take, 1)
-    tied = (np.diff(D, axis=1) <= D[:, 1:]*1e-12).any(1)               # (near-)ties: order by index, or redo
-    exact = tied & (np.diff(D, axis=1) == 0).any(1) & ~(np.diff(D, axis=1) < D[:, 1:]*1e-12).any(1)
-    if exact.any():                                                     # exact ties only: a stable sort by index
+    found = I[:, 0] == np.arange(n)           # self first (distance 0); else duplicates: the row is redone
+    D, I = D[:, 1:], I[:, 1:]
+    gap = np.diff(D, axis=1)
+    near = ((gap > 0) & (gap <= D[:, 1:]*1e-12)).any(1)                # rounding could order these either way: redo
+    exact = (gap == 0).any(1) & ~near                                   # exact ties only: a stable sort by index
+    if exact.any():
         o = np.lexsort((I[exact], D[exact]), axis=1)
         D[exact], I[exact] = np.take_along_axis(D[exact], o, 1), np.take_along_axis(I[exact], o, 1)
-    redo = ~found | (tied & ~exact)
+    redo = ~found | near
     if q - 1 > m: redo |= D[:, m] <= D[:, m - 1]*(1 + 1e-12)            # the m-th and (m+1)-th may swap
     return D[:, :m], I[:, :m].astype(np.int64), redo
 
