@@ -175,8 +175,10 @@ def read_gene_network(network, # edge-list file (.tsv/.csv/.txt; header optional
     src, dst = df[s_col].astype(str).str.strip().to_numpy(), df[t_col].astype(str).str.strip().to_numpy()
     w = pd.to_numeric(df[w_col], errors='coerce').to_numpy(float) if w_col is not None else np.ones(len(df))
     if w_col is not None and np.isnan(w).any():
-        raise ValueError(f"weight column {w_col!r} holds {int(np.isnan(w).sum())} non-numeric value(s); "
-                         "expected numbers.")
+        bad = np.flatnonzero(np.isnan(w))
+        where = network if isinstance(network, (str, Path)) else 'the network'
+        raise ValueError(f"{where}: weight column {w_col!r} holds {len(bad)} non-numeric value(s), the first in edge "
+                         f"row {bad[0] + 1} ({df[w_col].iloc[bad[0]]!r}); expected numbers.")
     si, ti = var_names.get_indexer(src), var_names.get_indexer(dst)
     ok = (si >= 0) & (ti >= 0)
     if not ok.any():
