@@ -80,7 +80,11 @@ def main(argv: list[str]|None = None) -> int:
     a = ap.parse_args(argv)
     if a.cmd == 'publish':
         root = repo_root()
-        for p in publish(a.run_dir, force=a.force, root=root): print(p.relative_to(root))
+        try: written = publish(a.run_dir, force=a.force, root=root)
+        except (ValueError, FileNotFoundError) as e:
+            print(f"bio_gnn publish: {e}", file=sys.stderr)
+            return 2
+        for p in written: print(p.relative_to(root))
         return 0
     if a.cmd == 'list':
         for s in STAGES:
