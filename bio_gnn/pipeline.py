@@ -137,11 +137,11 @@ def notebook_parameters(nb_path: str|Path) -> dict:
     return found
 
 # %% ../nbs/30_pipeline.ipynb #q000
-def _literal(src: str, otherwise='source'):
-    "A parameters-cell default as a Python value where it is a literal, else its source text (or `otherwise`)."
+def _literal(src: str):
+    "A parameters-cell default as a Python value where it is a literal, else its source text (the same object)."
     import ast
     try: return ast.literal_eval(src)
-    except (ValueError, SyntaxError): return src if otherwise == 'source' else otherwise
+    except (ValueError, SyntaxError): return src
 
 def _kind(v) -> str:
     "The type family of a parameter value: bool, number, str, list, dict or None."
@@ -171,7 +171,9 @@ def stage_parameters(stage: Stage, profile: dict, overrides, nbs_dir: Path) -> d
     bad = sorted(set(params) - set(valid))
     if bad: raise KeyError(f"Unknown parameter(s) {bad} for stage {stage.name!r} ({stage.notebook}); "
                            f"its parameters cell defines: {sorted(valid)}.")
-    for k, v in params.items(): check_parameter_type(stage, k, v, _literal(valid[k], otherwise=None))
+    for k, v in params.items():
+        default = _literal(valid[k])
+        check_parameter_type(stage, k, v, None if default is valid[k] else default)   # non-literal: not checked
     return params
 
 # %% ../nbs/30_pipeline.ipynb #c033
