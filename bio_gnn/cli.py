@@ -4,7 +4,7 @@
 
 # %% ../nbs/30a_cli.ipynb #c003
 from __future__ import annotations
-import argparse, json, sys, time
+import argparse, json, re, sys, time
 from pathlib import Path
 from .core import repo_root, atomic_write, get_logger
 from .pipeline import (STAGES, load_profile, run_command, resolve_parameters, format_resolved, run_pipeline,
@@ -13,7 +13,7 @@ from .pipeline import (STAGES, load_profile, run_command, resolve_parameters, fo
 log = get_logger('cli')
 
 # %% auto #0
-__all__ = ['log', 'publish_problems', 'publish', 'main']
+__all__ = ['log', 'publish_problems', 'publish', 'load_user_data', 'celltype_command', 'gvae_main', 'main']
 
 # %% ../nbs/30a_cli.ipynb #p001
 def publish_problems(record: dict, root: Path, run_dir: Path) -> list[str]:
@@ -58,9 +58,82 @@ def publish(run_dir: str|Path, # a run folder made by `bio_gnn run` (holding run
     log.info(f"published {len(written)} file(s) from {run_dir.name}{forced}")
     return written
 
+# %% ../nbs/30a_cli.ipynb #t001
+def load_user_data(data: str, # an .h5ad file, a 10x folder or .h5 file, or a registered data set name
+                   label_key: str|None = None): # obs column that must exist
+    "(AnnData, tag) from the user's `--data`; missing files and label columns are refused with what is there."
+    from bio_gnn.data import list_datasets, load_dataset
+    from bio_gnn.readers import read_h5ad, read_10x
+    p = Path(data)
+    if p.exists():
+        adata, tag = (read_h5ad(p) if p.suffix == '.h5ad' else read_10x(p)), p.name.split('.')[0]
+    elif str(data) in set(list_datasets()['name']): adata, tag = load_dataset(str(data)), str(data)
+    else:
+        raise FileNotFoundError(f"--data {data!r}: no such file or folder, and not a registered data set "
+                                f"({', '.join(list_datasets()['name'])}); give the path of an .h5ad file.")
+    if label_key is not None and label_key not in adata.obs:
+        raise KeyError(f"--label-key {label_key!r} is not an obs column of {data}; its columns are "
+                       f"{list(adata.obs.columns)}. Pass one of them.")
+    return adata, tag
+
+# %% ../nbs/30a_cli.ipynb #t002
+def _parse_params(items: list[str]) -> dict:
+    "`key=value` strings (values read as YAML: numbers, lists, booleans) as a dict."
+    import yaml
+    bad = [s for s in items if '=' not in s]
+    if bad: raise ValueError(f"--param {bad}: expected key=value, e.g. --param n_hvg=500.")
+    return {k: yaml.safe_load(v) for k, v in (s.split('=', 1) for s in items)}
+
+def celltype_command(data: str, label_key: str|None, out: str|Path, models=('gat', 'mlp', 'logreg'),
+                     settings=('transductive',), seed: int = 0, config: str = 'quick', device: str|None = None,
+                     params: dict|None = None) -> dict:
+    "Train the cell-type models on `data` (one split) and write results, predictions and a figure into `out`."
+    import numpy as np, pandas as pd
+    from bio_gnn.core import Timer, start_run, write_results, write_h5ad, save_figure
+    from bio_gnn.distributed import distributed_context
+    from bio_gnn.evaluate import stratified_split, plot_confusion_matrix
+    from bio_gnn.models.celltype import run_celltype_split, celltype_labels, celltype_config
+    ctx = distributed_context(device)
+    adata, tag = load_user_data(data, label_key)
+    cfg = celltype_config(config, models=tuple(models), settings=tuple(settings), **(params or {}))
+    classes, y = celltype_labels(adata, label_key)
+    out = Path(out).resolve()
+    if ctx.is_main: start_run('celltype', parameters={'data': str(data), 'label_key': label_key, 'seed': seed,
+                                                      'config': config, **(params or {})}, run_dir=out)
+    keep = {}
+    with Timer() as t: res = run_celltype_split(adata, seed, cfg, label_key=label_key, keep=keep)
+    if not ctx.is_main: return res
+    split = np.empty(adata.n_obs, dtype=object)
+    for name, idx in zip(('train', 'val', 'test'), stratified_split(y, (0.7, 0.15, 0.15), seed=seed)): split[idx] = name
+    adata.obs['celltype_split'] = pd.Categorical(split, categories=['train', 'val', 'test'])
+    for label, k in keep.items():
+        col = np.full(adata.n_obs, None, dtype=object)
+        col[k['test']] = k['classes'][k['pred']]
+        slug = re.sub(r'[^a-z0-9]+', '_', label.lower()).strip('_')   # 'GAT / transductive' -> gat_transductive
+        adata.obs[f'celltype_pred_{slug}'] = pd.Categorical(col, categories=list(classes))
+    best = max(res, key=lambda m: res[m]['macro_f1'])
+    te = keep[best]['test']
+    fig = plot_confusion_matrix(classes[y[te]], classes[keep[best]['pred']], labels=list(classes),
+                                title=f'{best}: test cells of {tag}')
+    save_figure(fig, f'celltype_{tag}_confusion')
+    dev = str(ctx.device_for(device))
+    write_results(f'celltype_{tag}', res, params=cfg, dataset=str(data), seeds=[seed], wall_time_s=t.seconds,
+                  device=dev, world_size=ctx.world_size, label_key=label_key, best_model=best)
+    write_h5ad(adata, out/f'celltype_{tag}.h5ad')
+    return res
+
+# %% ../nbs/30a_cli.ipynb #t003
+def gvae_main(argv: list[str]|None = None) -> int:
+    "The `bio_gnn-gvae` console script: an alias of `bio_gnn gvae ...`."
+    return main(['gvae'] + list(sys.argv[1:] if argv is None else argv))
+
 # %% ../nbs/30a_cli.ipynb #c029
 def main(argv: list[str]|None = None) -> int:
     "Entry point of the `bio_gnn` console script."
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ['gvae']:
+        from bio_gnn.models.gvae_experiment import main as gvae_experiment_main
+        return gvae_experiment_main(argv[1:])
     ap = argparse.ArgumentParser(prog='bio_gnn', description='Run bio_gnn notebooks with papermill.')
     sub = ap.add_subparsers(dest='cmd', required=True)
     r = sub.add_parser('run', help='execute the pipeline notebooks')
@@ -77,7 +150,30 @@ def main(argv: list[str]|None = None) -> int:
     pb = sub.add_parser('publish', help="copy a run's results/ and figures/ into the published ones")
     pb.add_argument('run_dir', help='the run folder, e.g. runs/20261206-150000-paper')
     pb.add_argument('--force', action='store_true', help='publish even a run whose parameters are not its profile')
+    ct = sub.add_parser('celltype', help='train the cell-type models on a file (also under torchrun)')
+    ct.add_argument('--data', required=True, help='an .h5ad file, a 10x folder or .h5 file, or a data set name')
+    ct.add_argument('--label-key', help="obs column of the cell types (default: the one the file records)")
+    ct.add_argument('--out', required=True, help='run folder for results/, figures/ and the predictions .h5ad')
+    ct.add_argument('--models', nargs='+', default=['gat', 'mlp', 'logreg'], help='gat gcn sage gin mlp logreg svm')
+    ct.add_argument('--settings', nargs='+', default=['transductive'], help='transductive and/or inductive')
+    ct.add_argument('--seed', type=int, default=0, help='split and model seed')
+    ct.add_argument('--config', default='quick', help="CELLTYPE_CONFIGS name ('quick', 'paper') or a YAML file")
+    ct.add_argument('--device', help='cpu, cuda, ... (default: best available; under torchrun, this rank\'s GPU)')
+    ct.add_argument('--param', action='append', default=[], help='CelltypeConfig field=value, e.g. epochs=50')
+    sub.add_parser('gvae', help='the spatial graph VAE command (bio_gnn gvae --help)')
     a = ap.parse_args(argv)
+    if a.cmd == 'celltype':
+        try:
+            res = celltype_command(a.data, a.label_key, a.out, a.models, a.settings, a.seed, a.config, a.device,
+                                   _parse_params(a.param))
+        except (FileNotFoundError, KeyError, ValueError) as e:
+            print(f"bio_gnn celltype: {e.args[0] if isinstance(e, KeyError) and e.args else e}", file=sys.stderr)
+            return 2
+        from bio_gnn.distributed import distributed_context, close_distributed
+        if distributed_context().is_main:
+            for m, r in res.items(): print(f"{m:28s} macro_f1={r['macro_f1']:.3f} accuracy={r['accuracy']:.3f}")
+        close_distributed()
+        return 0
     if a.cmd == 'publish':
         root = repo_root()
         try: written = publish(a.run_dir, force=a.force, root=root)

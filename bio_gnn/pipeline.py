@@ -51,6 +51,7 @@ STAGES = [
     Stage('compare', '05a_compare.ipynb', ('evaluate',)),
     Stage('train', '06_train.ipynb', ('losses', 'evaluate')),
     Stage('sampling', '06a_sampling.ipynb', ('train',)),
+    Stage('distributed', '06b_distributed.ipynb', ('train', 'sampling')),
     Stage('celltype_model', '10_celltype_gnn.ipynb', ('synthetic', 'preprocessing', 'sampling') + _SHARED),
     Stage('celltype_readouts', '10a_celltype_readouts.ipynb', ('celltype_model',)),
     Stage('celltype', '10b_celltype_experiment.ipynb', ('celltype_model', 'celltype_readouts')),

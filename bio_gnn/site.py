@@ -12,8 +12,8 @@ from .core import repo_root, get_paths, get_logger, atomic_write, in_test
 log = get_logger('site')
 
 # %% auto #0
-__all__ = ['log', 'SITE_CSS', 'TEMPLATE', 'CHROMIUM_ARGS', 'chapters', 'executed_copies', 'notebook_to_markdown', 'build_site',
-           'prepare_quarto', 'check_quarto_project', 'find_chromium', 'check_site', 'main']
+__all__ = ['log', 'SITE_CSS', 'TEMPLATE', 'CHROMIUM_ARGS', 'chapters', 'executed_copies', 'notebook_to_markdown', 'prose_pages',
+           'build_site', 'prepare_quarto', 'check_quarto_project', 'find_chromium', 'check_site', 'main']
 
 # %% ../nbs/31_site.ipynb #c007
 def chapters(nbs_dir: Path|None = None) -> list[Path]:
@@ -143,7 +143,7 @@ def _nav(pages: list[tuple[str, str]], current: str) -> str:
 
 # %% ../nbs/31_site.ipynb #c015
 def _methods_markdown(qmd: Path, fig_dir: Path, out: Path) -> str:
-    "The methods chapter's markdown with its figure links pointing into the site's figures/ folder."
+    "A prose page's markdown (the methods chapter, a guide) with its figure links pointing into the site's figures/."
     txt = qmd.read_text(encoding='utf-8')
     missing = []
     def fix(m):
@@ -156,9 +156,20 @@ def _methods_markdown(qmd: Path, fig_dir: Path, out: Path) -> str:
         return f'![{alt}](figures/{name})'
     txt = re.sub(r'!\[([^\]]*)\]\(([^)\s]+)\)', fix, txt)
     if missing:
-        raise FileNotFoundError(f"The methods chapter links figures that are not in {fig_dir}: {missing}. "
-                                "Run `make run` (it writes them) or fix the links in nbs/methods.qmd.")
+        raise FileNotFoundError(f"{qmd.name} links figures that are not in {fig_dir}: {missing}. "
+                                f"Run `make run` (it writes them) or fix the links in nbs/{qmd.name}.")
     return txt
+
+def prose_pages(nbs_dir: str|Path|None = None) -> list[tuple[Path, str, str]]:
+    "The site's prose pages (`nbs/*.qmd`) as (file, href, title): the methods chapter first, then by name."
+    nbs_dir = Path(nbs_dir or repo_root()/'nbs')
+    files = sorted(nbs_dir.glob('*.qmd'), key=lambda f: (f.name != 'methods.qmd', f.name))
+    out = []
+    for f in files:
+        m = re.search(r'^---\s*\n(.*?)\n---', f.read_text(encoding='utf-8'), flags=re.S)
+        t = re.search(r'^title:\s*"?([^"\n]+)"?\s*$', m.group(1), flags=re.M) if m else None
+        out.append((f, f'{f.stem}.html', t.group(1).strip() if t else f.stem.replace('_', ' ').capitalize()))
+    return out
 
 # %% ../nbs/31_site.ipynb #c032
 def build_site(out: str|Path|None = None, nbs_dir: str|Path|None = None, runs_dir: str|Path|None = None,
@@ -184,16 +195,15 @@ def build_site(out: str|Path|None = None, nbs_dir: str|Path|None = None, runs_di
                       'run <code>make run</code> to see its outputs here.')
         pages.append((href, title))
         rendered.append((href, title, md, f'Source: <code>nbs/{nb.name}</code>. {note}'))
-    qmd = nbs_dir/'methods.qmd'
-    if qmd.exists(): pages.insert(1, ('methods.html', 'Methods'))
+    prose = prose_pages(nbs_dir)
+    pages[1:1] = [(href, title) for _, href, title in prose]
     for href, title, md, footer in rendered:
         _pandoc(md, out/href, title, _nav(pages, href), footer, out)
-    if qmd.exists():
+    bib = nbs_dir/'references.bib'
+    for qmd, href, title in prose:
         md = _methods_markdown(qmd, fig_dir, out)
-        bib = nbs_dir/'references.bib'
-        footer = 'Source: <code>nbs/methods.qmd</code>; references from <code>nbs/references.bib</code>.'
-        _pandoc(md, out/'methods.html', 'Methods', _nav(pages, 'methods.html'), footer, out,
-                bib if bib.exists() else None)
+        footer = f'Source: <code>nbs/{qmd.name}</code>; references from <code>nbs/references.bib</code>.'
+        _pandoc(md, out/href, title, _nav(pages, href), footer, out, bib if bib.exists() else None)
     log.info(f"site: {len(pages)} pages in {out}")
     return out
 
@@ -215,8 +225,8 @@ def prepare_quarto(out: str|Path|None = None, nbs_dir: str|Path|None = None, run
         src = execd.get(nb.name)
         if src is not None and src.stat().st_mtime < nb.stat().st_mtime: src = None   # source edited since the run
         shutil.copy2(src or nb, out/'nbs'/nb.name)
-    for extra in ('methods.qmd', 'references.bib'):
-        if (nbs_dir/extra).exists(): shutil.copy2(nbs_dir/extra, out/'nbs'/extra)
+    for extra in [q for q, _, _ in prose_pages(nbs_dir)] + [nbs_dir/'references.bib']:
+        if extra.exists(): shutil.copy2(extra, out/'nbs'/extra.name)
     if fig_dir.exists(): shutil.copytree(fig_dir, out/'figures')
     return out
 
@@ -239,11 +249,10 @@ def check_quarto_project(folder: str|Path) -> dict:
         if not hits: problems.append(f"_quarto.yml names {pat!r}, which matches no file")
     bib = cfg.get('bibliography')
     if bib and not (folder/bib).exists(): problems.append(f"bibliography {bib} is missing")
-    qmd = folder/'nbs'/'methods.qmd'
-    if qmd.exists():
+    for qmd in sorted((folder/'nbs').glob('*.qmd')):
         for src in re.findall(r'!\[[^\]]*\]\(([^)\s]+)\)', qmd.read_text(encoding='utf-8')):
             if not (qmd.parent/src).resolve().exists():
-                problems.append(f"methods.qmd links {src}, which is not in the project")
+                problems.append(f"{qmd.name} links {src}, which is not in the project")
     if problems: raise AssertionError('The Quarto project has problems:\n' + '\n'.join(problems))
     return found
 

@@ -17,6 +17,7 @@ from torch_geometric.data import Data
 from fastcore.basics import patch
 from .evaluate import accuracy, macro_f1, pooled_r2
 from .core import atomic_write, get_device, get_logger, init_tracking, progress, seed_everything, tracking_mode
+from .distributed import distributed_context
 
 log = get_logger('train')
 
@@ -298,8 +299,10 @@ class Trainer:
             raise ValueError("Pass either task or loss_fn, not both (a task carries its loss_fn).")
         self.config = config or TrainConfig()
         self.task = task or Task(loss_fn=loss_fn, kind=None if loss_fn else 'classification')
-        self.device = get_device(self.config.device, verbose=False)
+        self.dist = distributed_context(self.config.device)    # torchrun's process group, or the single process
+        self.device = self.dist.device_for(self.config.device)
         self.model = model.to(self.device)
+        self.net = self.dist.wrap(self.model)                  # DistributedDataParallel under torchrun
         self.use_amp = bool(self.config.amp and self.device.type == 'cuda')
         if self.config.amp and not self.use_amp:
             log.info(f"amp=True ignored on {self.device.type}: mixed precision runs on CUDA only.")
@@ -327,41 +330,39 @@ class Trainer:
     def _autocast(self):
         return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype, enabled=self.use_amp)
 
-    def _batches(self, data, name: str):
-        "A re-iterable of device batches: [data] for one graph (moved once), else the loader itself."
-        if _is_graph(data): return [to_device(data, self.device)]
+    def _batches(self, data, name: str, role: str = 'eval'):
+        "Re-iterable device batches: [data] for one graph (moved once), else the loader; under torchrun, a share."
+        if _is_graph(data): return self.dist.shard(to_device(data, self.device), role)
         if isinstance(data, (torch.Tensor, dict)) or not hasattr(data, '__iter__'):
             raise TypeError(f"{name} is a {type(data).__name__}; expected a PyG Data (full batch) or a re-iterable "
                             "of batches (DataLoader, NeighborSubgraphLoader, list).")
         if iter(data) is data:
             raise TypeError(f"{name} is a one-shot iterator ({type(data).__name__}); pass a DataLoader or a list, "
                             "which can be iterated once per epoch.")
-        return data
+        return self.dist.shard(data, role, self.config.seed)
 
     def _train_epoch(self, batches) -> float:
-        self.model.train()
+        self.net.train()
         total, n = 0.0, 0
         for i, batch in enumerate(batches):
             batch = to_device(batch, self.device)
             self.optimizer.zero_grad(set_to_none=True)
             with self._autocast():
-                out = self.task.forward(self.model, batch)
+                out = self.task.forward(self.net, batch)
                 loss = self.task.loss(out, batch, 'train')
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"Non-finite training loss ({loss.item()}) at batch {i}; lower lr, "
                                          "set clip_grad_norm, or check the inputs for NaN.")
-            self.scaler.scale(loss).backward()
+            k = len(self.task.select(out, batch, 'train')[1])
+            self.scaler.scale(self.dist.scale_loss(loss, k)).backward()
             if self.config.clip_grad_norm is not None:
                 self.scaler.unscale_(self.optimizer)
                 nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip_grad_norm)
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            k = len(self.task.select(out, batch, 'train')[1])
             total += loss.item()*k
             n += k
-        if n == 0:
-            raise ValueError("The training data produced no rows to train on (empty loader or empty train_mask).")
-        return total/n
+        return self.dist.mean_loss(total, n)
 
     @torch.no_grad()
     def _eval(self, batches, split: str) -> dict[str, float]:
@@ -377,9 +378,7 @@ class Trainer:
             n += len(t)
             preds.append(p.detach().float().cpu())
             targets.append(t.detach().cpu())
-        if n == 0:
-            raise ValueError(f"The {split} data produced no rows to evaluate (empty loader or empty {split}_mask).")
-        return {'loss': total/n, **self.task.metrics(torch.cat(preds), torch.cat(targets))}
+        return self.dist.reduce_eval(self.task, batches, split, total, n, preds, targets)
 
     def evaluate(self, data, split: str = 'val') -> dict[str, float]:
         "Loss and metrics of the current model on the `split` rows of `data` (e.g. the test set, after `fit`)."
@@ -389,12 +388,12 @@ class Trainer:
     def predict(self, data) -> torch.Tensor:
         "Model outputs (on CPU) for `data`: all nodes of a whole graph, the seeds of subgraphs, every row of a loader."
         self.model.eval()
-        outs = []
-        for batch in self._batches(data, 'data'):
+        outs, batches = [], self._batches(data, 'data', 'predict')
+        for batch in batches:
             batch = to_device(batch, self.device)
             with self._autocast():
                 outs.append(self.task.prediction(self.task.forward(self.model, batch), batch).float().cpu())
-        return torch.cat(outs)
+        return self.dist.gather(torch.cat(outs), batches)
 
 # %% ../nbs/06_train.ipynb #c032
 _RESUME_FREE = {'epochs', 'resume', 'device', 'progress', 'log_every', 'wandb_project', 'wandb_name', 'wandb_mode',
@@ -447,7 +446,7 @@ def fit(self: Trainer,
     if c.monitor.startswith('val_') and val_data is None:
         raise ValueError(f"monitor={c.monitor!r} needs val_data; pass val_data or monitor='train_loss'.")
     if val_data is train_data: _check_disjoint_masks(train_data)
-    train_b = self._batches(train_data, 'train_data')
+    train_b = self._batches(train_data, 'train_data', 'train')
     if val_data is train_data: val_b = train_b
     else: val_b = self._batches(val_data, 'val_data') if val_data is not None else None
     gens = _loader_generators(train_data) + (_loader_generators(val_data) if val_data is not None else [])
@@ -459,13 +458,15 @@ def fit(self: Trainer,
     elif c.resume: log.info(f"resume=True but no {ckdir/'last.pt'} yet: starting afresh.")
     mode = tracking_mode(c.wandb_mode)
     run = (init_tracking(project=c.wandb_project, name=c.wandb_name, config=c.to_dict(), mode=mode)
-           if mode != 'disabled' else None)
+           if mode != 'disabled' and self.dist.is_main else None)
     self.stopped_epoch = None
     try:
-        bar = progress(range(start, c.epochs + 1), desc='epochs', disable=None if c.progress else True)
+        bar = progress(range(start, c.epochs + 1), desc='epochs',
+                       disable=None if c.progress and self.dist.is_main else True)
         for epoch in bar:
             if self.early_stopping.should_stop: break          # a resumed run that had already stopped
             t0 = time.perf_counter()
+            if hasattr(train_b, 'set_epoch'): train_b.set_epoch(epoch)   # DistributedSampler: this epoch's order
             lr_now = self.optimizer.param_groups[0]['lr']
             row = {'epoch': epoch, 'train_loss': self._train_epoch(train_b)}
             if val_b is not None: row.update({f'val_{k}': v for k, v in self._eval(val_b, 'val').items()})
@@ -479,12 +480,12 @@ def fit(self: Trainer,
             self._rows.append(row)
             improved = self.early_stopping.step(value)
             if improved: self._best_state = _state_copy(self.model)
-            if ckdir is not None: self._write_checkpoints(ckdir, epoch, improved, gens)
+            if ckdir is not None and self.dist.is_main: self._write_checkpoints(ckdir, epoch, improved, gens)
             if run is not None and (epoch % c.log_every == 0 or epoch == c.epochs): run.log(row, step=epoch)
             if epoch % c.log_every == 0: log.debug(' '.join(f'{k}={v:.4g}' for k, v in row.items()))
             if hasattr(bar, 'set_postfix'):
                 bar.set_postfix({'train_loss': f"{row['train_loss']:.4f}", c.monitor: f'{value:.4f}'})
-            if self.early_stopping.should_stop:
+            if self.dist.broadcast(self.early_stopping.should_stop):   # rank 0 decides; all ranks stop together
                 self.stopped_epoch = epoch
                 log.info(f"early stop at epoch {epoch}: no {c.monitor} improvement for {c.patience} epochs")
                 break
