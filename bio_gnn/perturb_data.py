@@ -23,7 +23,8 @@ log = get_logger('perturb_data')
 # %% auto #0
 __all__ = ['log', 'DEFAULT_CONTROL_LABELS', 'REWARD_KINDS', 'stratified_subsample', 'preprocess_perturbation',
            'read_gene_network', 'find_controls', 'prepare_perturbation_data', 'perturbation_rewards', 'true_targets',
-           'target_fidelity', 'gene_features', 'split_genes', 'prepare_synthetic_screen']
+           'target_fidelity', 'gene_features', 'split_genes', 'noisy_prior_network', 'prepare_synthetic_screen',
+           'prepare_user_screen']
 
 # %% ../nbs/15_perturb_data.ipynb #c007
 DEFAULT_CONTROL_LABELS = ('control', 'ctrl', 'non-targeting', 'non_targeting', 'nontargeting', 'non-target',
@@ -395,19 +396,76 @@ def split_genes(adata:ad.AnnData, test_fraction:float=0.2, val_fraction:float=0.
     for name, idx in zip(names, parts): masks[name][idx] = True
     return masks
 
+# %% ../nbs/15_perturb_data.ipynb #c039a
+def noisy_prior_network(network, # edge list of the generating network (DataFrame or dict with source, target)
+                        genes, # all gene names (false edges are drawn among them)
+                        prior_noise:float=0.0, # share of true edges replaced by false ones, in [0, 1]
+                        seed:int=0,
+                       ) -> pd.DataFrame:
+    "Directed, unweighted prior: the true edges with a share `prior_noise` swapped for random false edges."
+    if not 0 <= prior_noise <= 1: raise ValueError(f"prior_noise must be in [0, 1], got {prior_noise}.")
+    df = pd.DataFrame(network)
+    for k in ('source', 'target'):
+        if k not in df: raise KeyError(f"network lacks column {k!r}; columns: {list(df.columns)}.")
+    genes = np.asarray(genes, dtype=str)
+    idx = pd.Index(genes)
+    si, ti = idx.get_indexer(df['source'].astype(str)), idx.get_indexer(df['target'].astype(str))
+    if (si < 0).any() or (ti < 0).any(): raise ValueError("network names genes that are not in `genes`.")
+    n, rng = len(genes), np.random.default_rng(seed)
+    true = set(zip(si.tolist(), ti.tolist()))
+    n_swap = int(round(prior_noise*len(si)))
+    keep = np.sort(rng.permutation(len(si))[:len(si) - n_swap])
+    edges = list(zip(si[keep].tolist(), ti[keep].tolist()))
+    fake = set()
+    while len(fake) < n_swap:
+        a, b = (int(v) for v in rng.integers(n, size=2))
+        if a != b and (a, b) not in true: fake.add((a, b))
+    edges += sorted(fake)
+    src, dst = (np.array([e[k] for e in edges], int) for k in (0, 1))
+    return pd.DataFrame({'source': genes[src], 'target': genes[dst], 'weight': np.ones(len(edges), np.float32)})
+
 # %% ../nbs/15_perturb_data.ipynb #c040
 def prepare_synthetic_screen(n_cells:int=3000, n_genes:int=200, n_perturbations:int=12, n_levels:int=4, seed:int=0,
                              max_cells:int=3000, n_top_genes:int=1000, reward:str='mean_abs_lfc',
-                             depth:float=1.0) -> ad.AnnData:
-    "synthetic_perturbation -> preprocess -> prepare_perturbation_data (network from an edge-list file) -> targets."
+                             depth:float=1.0,
+                             prior_noise:float=0.0, # share of true edges the prior swaps for false ones
+                             prior:str='network', # 'network' (the noisy prior) or 'identity' (no edges)
+                             perturbation_types=None, # e.g. ('knockdown',) for a CRISPRi screen; None: all three
+                            ) -> ad.AnnData:
+    "synthetic_perturbation -> preprocess -> prepare_perturbation_data (prior from an edge-list file) -> targets."
+    if prior not in ('network', 'identity'): raise ValueError(f"prior must be 'network' or 'identity', got {prior!r}.")
+    kw = {} if perturbation_types is None else {'perturbation_types': tuple(perturbation_types)}
     raw = synthetic_perturbation(n_cells=n_cells, n_genes=n_genes, n_perturbations=n_perturbations, n_levels=n_levels,
-                                 seed=seed, protein=False, depth=depth)
+                                 seed=seed, protein=False, depth=depth, **kw)
     a = preprocess_perturbation(raw, max_cells=max_cells, n_top_genes=n_top_genes, seed=seed)
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d)/'gene_network.tsv'
-        pd.DataFrame(raw.uns['bio_gnn']['gene_network']).to_csv(path, sep='\t', index=False)
-        prepare_perturbation_data(a, network=path)
-    a.uns['bio_gnn']['gene_network_info']['source'] = 'synthetic_perturbation gene_network (edge-list file)'
+    if prior == 'identity': prepare_perturbation_data(a)
+    else:
+        net = noisy_prior_network(raw.uns['bio_gnn']['gene_network'], raw.var_names, prior_noise, seed)
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d)/'gene_network.tsv'
+            net.to_csv(path, sep='\t', index=False)
+            prepare_perturbation_data(a, network=path)
+    a.uns['bio_gnn']['gene_network_info'].update(
+        source=f'synthetic_perturbation gene_network, prior_noise={prior_noise:g} (edge-list file)'
+        if prior == 'network' else 'identity', prior=prior, prior_noise=float(prior_noise))
+    perturbation_rewards(a, reward)
+    gene_features(a)
+    return a
+
+# %% ../nbs/15_perturb_data.ipynb #c041c
+def prepare_user_screen(data, # path of a .h5ad with raw counts (or an AnnData)
+                        perturbation_key:str='perturbation', # obs column naming each cell's perturbation
+                        control_labels=None, # labels of control cells (None: DEFAULT_CONTROL_LABELS)
+                        network=None, # optional edge-list file (source, target[, weight]); None: identity
+                        network_columns:dict|None=None, # e.g. {'source': 'tf', 'target': 'gene', 'weight': 'w'}
+                        max_cells:int=3000, n_top_genes:int=1000, reward:str='mean_abs_lfc',
+                        seed:int=0) -> ad.AnnData:
+    "read_h5ad -> preprocess_perturbation -> prepare_perturbation_data (network) -> rewards and gene features."
+    raw = read_h5ad(data) if isinstance(data, (str, Path)) else data
+    labels = DEFAULT_CONTROL_LABELS if control_labels is None else tuple(control_labels)
+    a = preprocess_perturbation(raw, max_cells=max_cells, perturbation_key=perturbation_key, control_labels=labels,
+                                n_top_genes=n_top_genes, seed=seed)
+    prepare_perturbation_data(a, perturbation_key, labels, network=network, network_columns=network_columns)
     perturbation_rewards(a, reward)
     gene_features(a)
     return a
