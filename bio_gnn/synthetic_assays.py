@@ -98,6 +98,32 @@ def _spatial_adata(X:sp.csr_matrix, rows:np.ndarray, cols:np.ndarray, xy:np.ndar
     adata.obsm['image_features'] = image
     return adata
 
+# %% ../nbs/01aa_synthetic_assays.ipynb #c277
+def _tissue_rates(xy:np.ndarray, domain:np.ndarray, expr_domain:np.ndarray, lam:np.ndarray, markers:np.ndarray,
+                  gradient:float, mixing:float, rng) -> tuple[np.ndarray, np.ndarray]:
+    "Expected counts per spot (before size factors) with neighbours' programmes mixed in and marker gradients."
+    from scipy.spatial import cKDTree
+    n, k = len(xy), lam.shape[0]
+    own = np.eye(k)[expr_domain]
+    weights = own
+    if mixing > 0:                             # a spot also holds cells of the spots around it (within 1.5 spacings)
+        nb = cKDTree(xy).query_ball_point(xy, 1.5)
+        around = np.stack([own[[j for j in idx if j != i]].mean(0) if len(idx) > 1 else own[i]
+                           for i, idx in enumerate(nb)])
+        weights = (1 - mixing) * own + mixing * around
+    rates = weights @ lam
+    if gradient != 0:                          # markers of a domain rise along a random direction across it
+        for d in range(k):
+            in_d = domain == d
+            if in_d.sum() < 2: continue
+            u = rng.normal(size=2)
+            t = xy[in_d] @ (u / np.linalg.norm(u))
+            t = (t - t.min()) / max(t.max() - t.min(), 1e-12) - 0.5
+            rows = np.where(in_d)[0]
+            rates[np.ix_(rows, markers[d])] *= np.exp(gradient * t)[:, None]
+    return rates, 1 - (weights * own).sum(1)
+
+
 # %% ../nbs/01aa_synthetic_assays.ipynb #c012
 def synthetic_spatial(n_rows:int=40, # grid rows (spots = n_rows * n_cols)
                       n_cols:int=40, # grid columns
@@ -112,6 +138,10 @@ def synthetic_spatial(n_rows:int=40, # grid rows (spots = n_rows * n_cols)
                       seed:int=0,
                       depth:float=2.0, # relative sequencing depth (spots hold several cells)
                       dropout:float=0.0, # extra zero-inflation (ZINB)
+                      gradient:float=0.0, # log-fold change of a domain's markers across it (a ramp, random direction)
+                      mixing:float=0.0, # share of a spot's expression from the programmes of the spots around it
+                      image_informativeness:float|None=None, # None: off; else domain1 takes domain0's expression and
+                                                             # their image means differ by this fraction of the usual
                      ) -> ad.AnnData:
     "Seeded spatial slide: grid spots, >= 5 domains, domain-tied image features, planted expression/image discordance."
     n = int(n_rows) * int(n_cols)
@@ -130,17 +160,33 @@ def synthetic_spatial(n_rows:int=40, # grid rows (spots = n_rows * n_cols)
     radius = float(discordant_radius)
     expr_domain, regions = _plant_discordance(xy, domain, n_domains, n_discordant_regions, radius, rng)
     markers, lam = _domain_expression(n_genes, n_domains, markers_per_domain, depth, rng)
+    if not 0 <= mixing < 1: raise ValueError(f"mixing must be in [0, 1), got {mixing}.")
+    if image_informativeness is not None and image_informativeness < 0:
+        raise ValueError(f"image_informativeness must be None or >= 0, got {image_informativeness}.")
+    if image_informativeness is not None: lam[1] = lam[0]       # two domains that expression cannot tell apart
+    realistic = gradient != 0 or mixing > 0
+    extra = np.random.default_rng([int(seed), 1])               # new draws apart: the defaults' slides are unchanged
+    rates, mixed = (_tissue_rates(xy, domain, expr_domain, lam, markers, gradient, mixing, extra) if realistic
+                    else (None, np.zeros(n)))
     dispersion = _gene_dispersion(rng, n_genes)
     size = np.exp(rng.normal(0, 0.3, n))
-    X = _nb_counts(lambda s, e: lam[expr_domain[s:e]] * size[s:e, None], n, n_genes, dispersion, rng,
-                   dropout=dropout, desc='synthetic_spatial')
+    X = _nb_counts(lambda s, e: (rates[s:e] if realistic else lam[expr_domain[s:e]]) * size[s:e, None], n, n_genes,
+                   dispersion, rng, dropout=dropout, desc='synthetic_spatial')
     means = rng.normal(0, 1, (n_domains, n_image_features))     # image features follow the domain the spot sits in
+    if image_informativeness is not None: means[1] = means[0] + image_informativeness * (means[1] - means[0])
     image = (means[domain] + rng.normal(0, image_noise, (n, n_image_features))).astype(np.float32)
     params = dict(n_rows=int(n_rows), n_cols=int(n_cols), n_domains=int(n_domains), n_genes=int(n_genes),
                   n_image_features=int(n_image_features), n_discordant_regions=int(n_discordant_regions),
                   discordant_radius=radius, markers_per_domain=int(markers_per_domain), image_noise=float(image_noise),
                   layout=layout, seed=int(seed), depth=float(depth), dropout=float(dropout))
-    return _spatial_adata(X, rows, cols, xy, image, domain, expr_domain, markers, regions, radius, params)
+    new = dict(gradient=float(gradient), mixing=float(mixing), image_informativeness=image_informativeness)
+    params.update({k: float(v) for k, v in new.items() if v is not None and v != 0})   # recorded when used
+    if image_informativeness == 0: params['image_informativeness'] = 0.0
+    adata = _spatial_adata(X, rows, cols, xy, image, domain, expr_domain, markers, regions, radius, params)
+    if realistic: adata.obs['mixed_fraction'] = mixed.astype(np.float32)   # expression share from other domains
+    if image_informativeness is not None: adata.obs['image_only'] = np.isin(domain, [0, 1])  # only the image tells
+    return adata
+
 
 # %% ../nbs/01aa_synthetic_assays.ipynb #c015
 PERTURBATION_EFFECTS = {'knockout': -3.0, 'knockdown': -1.2, 'activation': 1.5}

@@ -136,9 +136,9 @@ def check_spatial_input(adata: ad.AnnData, # spots x genes, raw counts in X or a
                          "2 spots and 1 gene.")
     if config.spatial_key not in adata.obsm:
         raise KeyError(f"obsm has no {config.spatial_key!r} (spot coordinates); obsm keys there: "
-                       f"{list(adata.obsm.keys())}. Store the (n_spots, 2) array of spot coordinates in "
-                       f"adata.obsm[{config.spatial_key!r}] (scanpy's read_visium does), or set spatial_key to the "
-                       "key that holds them.")
+                       f"{list(adata.obsm.keys())}. Store the (n_spots, 2) spot coordinates in adata.obsm["
+                       f"{config.spatial_key!r}] (bio_gnn.visium.read_spatial does), or set spatial_key to the key "
+                       "that holds them.")
     xy = _obsm_array(adata, config.spatial_key, 'spot coordinates')
     if xy.shape[1] not in (2, 3):
         raise ValueError(f"obsm[{config.spatial_key!r}] has {xy.shape[1]} columns; expected 2 (x, y) or 3 (x, y, z) "
@@ -339,11 +339,11 @@ class GVAETask(Task):
         self.config, self.beta = config, 0.0
 
     def forward(self, model, batch):
-        t = int(model.epochs_seen)
-        if model.training: model.epochs_seen += 1
+        m = getattr(model, 'module', model)           # the model itself under DistributedDataParallel
+        t = int(m.epochs_seen)
+        if model.training: m.epochs_seen += 1
         else: t = max(t - 1, 0)                       # evaluation after an epoch: that epoch's beta
-        c = self.config
-        self.beta = kl_beta(t, c.kl_annealing_start, c.kl_annealing_end, c.kl_weight_max)
+        self.beta = kl_beta(t, self.config.kl_annealing_start, self.config.kl_annealing_end, self.config.kl_weight_max)
         return model(batch.x_log, batch.cond, batch.edge_index, batch.library)
 
     def terms(self, out, batch) -> tuple[torch.Tensor, torch.Tensor]:

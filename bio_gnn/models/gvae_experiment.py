@@ -5,19 +5,14 @@
 # %% ../../nbs/13a_spatial_gvae_experiment.ipynb #c003
 from __future__ import annotations
 import argparse, json, sys
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 import numpy as np
 import pandas as pd
 import anndata as ad
 import torch
-import torch.nn.functional as F
-from torch import nn
-from torch_geometric.data import Data
-from torch_geometric.nn import GATConv
-from ..core import as_dense, atomic_write, get_logger, keep_torch_threads, save_config, seed_everything, Timer
+from ..core import as_dense, atomic_write, get_logger, keep_torch_threads, save_config, Timer
 from ..core import write_h5ad
-from ..train import TrainConfig, Trainer, NodeTask
 from ..evaluate import clustering_metrics
 from .. import preprocess as pp
 from .gvae import GVAE, load_gvae_config
@@ -25,48 +20,8 @@ from .gvae import GVAE, load_gvae_config
 log = get_logger('models.gvae_experiment')
 
 # %% auto #0
-__all__ = ['log', 'GATAutoencoder', 'fit_stagate', 'expression_pcs', 'embedding_distance_score', 'plot_spatial_maps',
-           'plot_training_curves', 'gvae_metrics', 'main']
-
-# %% ../../nbs/13a_spatial_gvae_experiment.ipynb #c043
-class GATAutoencoder(nn.Module):
-    "STAGATE-style graph-attention autoencoder: GAT -> ELU -> linear encoder, linear -> ELU -> GAT decoder."
-    def __init__(self, in_dim: int, # genes (the decoder's output width too)
-                 hidden: int = 512, latent: int = 30, heads: int = 1, dropout: float = 0.0):
-        super().__init__()
-        self.enc_gat = GATConv(in_dim, hidden, heads=heads, concat=False, dropout=dropout)
-        self.enc_lin, self.dec_lin = nn.Linear(hidden, latent), nn.Linear(latent, hidden)
-        self.dec_gat = GATConv(hidden, in_dim, heads=heads, concat=False, dropout=dropout)
-
-    def reset_parameters(self):
-        for m in (self.enc_gat, self.enc_lin, self.dec_lin, self.dec_gat): m.reset_parameters()
-
-    def encode(self, x, edge_index) -> torch.Tensor:
-        "The latent embedding of every spot."
-        return self.enc_lin(F.elu(self.enc_gat(x, edge_index)))
-
-    def forward(self, x, edge_index) -> torch.Tensor:
-        return self.dec_gat(F.elu(self.dec_lin(self.encode(x, edge_index))), edge_index)
-
-def fit_stagate(prep: ad.AnnData, # output of prepare_spatial (counts of the modelled genes, spatial graph)
-                hidden: int = 512, latent: int = 30, epochs: int = 500, lr: float = 1e-3, seed: int = 0,
-                device: str|None = None) -> tuple[np.ndarray, pd.DataFrame]:
-    "Train the STAGATE-style autoencoder on log-normalised expression; returns (embedding, history)."
-    tmp = prep.copy()
-    with keep_torch_threads(): pp.normalize_log(tmp)
-    x = torch.tensor(as_dense(tmp.X), dtype=torch.float32)
-    C = prep.obsp['spatial_connectivities'].tocoo()
-    data = Data(x=x, edge_index=torch.tensor(np.vstack([C.col, C.row]), dtype=torch.long))
-    seed_everything(seed)
-    model = GATAutoencoder(prep.n_vars, hidden, latent)
-    cfg = TrainConfig(optimizer='adam', lr=lr, weight_decay=1e-4, epochs=epochs, clip_grad_norm=5.0,
-                      monitor='train_loss', restore_best=False, seed=seed, device=device, progress=False,
-                      wandb_mode='disabled')
-    tr = Trainer(model, cfg, NodeTask(kind='regression', target='x', use_masks=False))
-    hist = tr.fit(data)
-    model.eval()
-    with torch.no_grad(): emb = model.encode(data.x.to(tr.device), data.edge_index.to(tr.device)).cpu().numpy()
-    return emb, hist
+__all__ = ['log', 'expression_pcs', 'embedding_distance_score', 'plot_spatial_maps', 'plot_training_curves', 'gvae_metrics',
+           'main']
 
 # %% ../../nbs/13a_spatial_gvae_experiment.ipynb #c046
 def expression_pcs(prep: ad.AnnData, n_comps: int = 30, seed: int = 0) -> np.ndarray:
@@ -175,9 +130,10 @@ def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog='bio_gnn-gvae',
                                  description='Train the image-guided spatial graph VAE and annotate a slide.')
     ap.add_argument('--mode', choices=['train_synthetic', 'train_real'], default='train_synthetic',
-                    help='train_synthetic: a synthetic_spatial slide; train_real: the .h5ad at --data_path')
+                    help='train_synthetic: a synthetic_spatial slide; train_real: the slide at --data_path')
     ap.add_argument('--data_path', default=None,
-                    help='.h5ad with raw counts (X or a counts layer) and obsm["spatial"] (train_real)')
+                    help='train_real: a Space Ranger output folder (outs/: filtered_feature_bc_matrix.h5, spatial/), '
+                         'or an .h5ad with raw counts (X or a counts layer) and obsm["spatial"]')
     ap.add_argument('--config', default=None,
                     help='JSON (or YAML) file of GVAEConfig fields; missing fields take the defaults')
     ap.add_argument('--device', default=None, help='cpu, cuda, cuda:1, mps; default: best available')
@@ -205,17 +161,18 @@ def _write_outputs(out: Path, adata: ad.AnnData, gv: GVAE, metrics: dict, label_
 
 def main(argv: list[str]|None = None) -> int:
     "Command line: train on a synthetic or real slide; write the annotated slide, model, metrics and figures."
-    from bio_gnn.readers import read_h5ad
     from bio_gnn.synthetic_assays import synthetic_spatial
+    from bio_gnn.visium import read_spatial
     ap = _parser()
     a = ap.parse_args(argv)
-    if a.mode == 'train_real' and not a.data_path: ap.error('--mode train_real needs --data_path FILE.h5ad')
+    if a.mode == 'train_real' and not a.data_path:
+        ap.error('--mode train_real needs --data_path (a Space Ranger output folder or an .h5ad)')
     if a.mode == 'train_synthetic' and a.data_path: ap.error('--data_path is only used with --mode train_real')
     cfg = load_gvae_config(a.config, seed=a.seed, **({'device': a.device} if a.device else {}))
     with Timer() as t:
         if a.mode == 'train_synthetic':
             adata = synthetic_spatial(n_rows=a.grid, n_cols=a.grid, n_genes=a.n_genes, seed=a.seed)
-        else: adata = read_h5ad(a.data_path)
+        else: adata = read_spatial(a.data_path)
         label_key = a.label_key or cfg.label_key or adata.uns.get('bio_gnn', {}).get('label_key')
         if label_key is not None and label_key not in adata.obs:
             raise KeyError(f"label_key={label_key!r} is not an obs column of the data; columns there: "
