@@ -13,8 +13,8 @@ from .core import progress
 from .readers import GSE175634_DAYS, GSE175634_TYPES
 
 # %% auto #0
-__all__ = ['CARDIAC_CLASSES', 'MT_GENES', 'CARDIAC_MAX_GENES', 'TIMECOURSE_PROGRAMS', 'cardiac_class_counts', 'synthetic_cardiac',
-           'synthetic_timecourse']
+__all__ = ['CARDIAC_CLASSES', 'MT_GENES', 'CARDIAC_MAX_GENES', 'CARDIAC_ACTIVATED', 'MYOFIBROBLAST_UP', 'TIMECOURSE_PROGRAMS',
+           'cardiac_class_counts', 'synthetic_cardiac', 'synthetic_timecourse']
 
 # %% ../nbs/01a_synthetic.ipynb #c007
 def _default_chunk(n_genes:int) -> int:
@@ -204,6 +204,72 @@ def _cardiac_adata(X:sp.csr_matrix, names:np.ndarray, marker_idx:list[np.ndarray
                 class_proportions=dict(zip(classes, CARDIAC_CLASSES['proportion'].astype(float))))
     return _counts_adata(X, obs, var, meta)
 
+# %% ../nbs/01a_synthetic.ipynb #c101
+CARDIAC_ACTIVATED = ('Endothelial', 'Myeloid', 'Lymphoid')         # classes with an activation state
+MYOFIBROBLAST_UP = ('ACTA2', 'TAGLN', 'CNN1')                       # gained along fibroblast -> myofibroblast
+
+def _cardiac_structure(names:np.ndarray, marker_idx:list, mt_idx:np.ndarray, codes:np.ndarray, rng, n_donors:int,
+                       donor_effect:float, subtypes:int, subtype_effect:float, activation:float,
+                       myofibroblast:float) -> dict:
+    "Per-cell donor, subtype, activation and myofibroblast scores, and the log-scale programmes they scale."
+    n_genes, n_classes, n = len(names), len(CARDIAC_CLASSES), len(codes)
+    classes = CARDIAC_CLASSES.cell_type.tolist()
+    background = np.setdiff1d(np.arange(n_genes), np.concatenate([*marker_idx, mt_idx]))
+    pick = lambda frac: rng.choice(background, max(1, int(frac*len(background))), replace=False)
+    donor = rng.integers(0, n_donors, n)
+    donor_log = rng.normal(0, donor_effect, (n_donors, n_genes)) if n_donors > 1 else np.zeros((1, n_genes))
+    sub = codes*subtypes + rng.integers(0, subtypes, n)
+    sub_log = np.zeros((n_classes*subtypes, n_genes))
+    if subtypes > 1:
+        for r in range(n_classes*subtypes):
+            g = pick(0.02)
+            sub_log[r, g] = rng.normal(0, subtype_effect, len(g))
+    act, act_prog = np.zeros(n), np.zeros(n_genes)
+    if activation > 0:
+        act_prog[pick(0.01)] = activation
+        level = rng.uniform(0.5, 1.5, n_donors)                    # some donors are more inflamed
+        on = np.isin(codes, [classes.index(c) for c in CARDIAC_ACTIVATED])
+        act[on] = np.clip(rng.beta(0.5, 2.0, int(on.sum()))*level[donor[on]], 0, 1)
+    myo, myo_prog = np.zeros(n), np.zeros(n_genes)
+    if myofibroblast > 0:
+        fib = codes == classes.index('Fibroblast')
+        myo[fib] = rng.beta(1.0, 1.5, int(fib.sum()))
+        position = {g: i for i, g in enumerate(names)}
+        myo_prog[pick(0.005)] = 0.75*myofibroblast                 # an ECM programme
+        myo_prog[[position[g] for g in MYOFIBROBLAST_UP]] = 2.5*myofibroblast
+        myo_prog[marker_idx[classes.index('Fibroblast')]] = -0.35*myofibroblast
+    return dict(donor=donor, donor_log=donor_log, subtype=sub, subtype_log=sub_log, activation=act,
+                activation_programme=act_prog, myofibroblast=myo, myofibroblast_programme=myo_prog)
+
+def _structured_block(mean_block:Callable, st:dict, mt_idx:np.ndarray, ambient:float, soup:np.ndarray) -> Callable:
+    "`mean_block` with the within-type structure (log-scale shifts of non-MT genes) and the ambient soup added."
+    def block(s, e):
+        mu = mean_block(s, e)
+        logf = (st['donor_log'][st['donor'][s:e]] + st['subtype_log'][st['subtype'][s:e]]
+                + st['activation'][s:e, None]*st['activation_programme'][None, :]
+                + st['myofibroblast'][s:e, None]*st['myofibroblast_programme'][None, :])
+        logf[:, mt_idx] = 0.0
+        mu *= np.exp(logf).astype(np.float32)
+        if ambient > 0: mu += (ambient/(1 - ambient))*mu.sum(1, keepdims=True)*soup[None, :].astype(np.float32)
+        return mu
+    return block
+
+def _add_structure_obs(adata, st:dict, n_donors:int, subtypes:int, activation:float, myofibroblast:float) -> None:
+    "obs['donor'], ['subtype'], ['activation'], ['myofibroblast'] (those switched on), and uns programmes."
+    names = np.asarray(adata.var_names)
+    if n_donors > 1:
+        adata.obs['donor'] = pd.Categorical.from_codes(st['donor'], categories=[f'donor{d}' for d in range(n_donors)])
+    if subtypes > 1:
+        cats = [f'{c}.{s}' for c in CARDIAC_CLASSES.cell_type for s in range(subtypes)]
+        adata.obs['subtype'] = pd.Categorical.from_codes(st['subtype'], categories=cats)
+    if activation > 0: adata.obs['activation'] = st['activation'].astype(np.float32)
+    if myofibroblast > 0: adata.obs['myofibroblast'] = st['myofibroblast'].astype(np.float32)
+    adata.uns['bio_gnn']['programs'] = {
+        'activation': list(names[st['activation_programme'] > 0]),
+        'myofibroblast_up': list(names[st['myofibroblast_programme'] > 0]),
+        'myofibroblast_down': list(names[st['myofibroblast_programme'] < 0])}
+
+
 # %% ../nbs/01a_synthetic.ipynb #c026
 def synthetic_cardiac(n_cells:int=2000, # cells (hundreds to 1,000,000)
                       n_genes:int=2000, # genes: the markers, 13 MT- genes and GENE00001... placeholders (<= 28,991)
@@ -215,10 +281,22 @@ def synthetic_cardiac(n_cells:int=2000, # cells (hundreds to 1,000,000)
                       dropout:float=0.0, # extra zero-inflation (ZINB); 0 = plain negative binomial
                       depth:float=1.0, # sequencing depth relative to ~5,000 UMIs/cell over 28,991 genes
                       min_cells_per_class:int=3, # every class gets at least this many cells
+                      n_donors:int=1, # donors in obs['donor'] (> 1), each scaling genes by its own factor
+                      donor_effect:float=0.2, # s.d. of the per-donor log gene scaling
+                      subtypes:int=1, # subtypes per class (obs['subtype'] when > 1)
+                      subtype_effect:float=0.5, # s.d. of each subtype's log-scale programme (2 % of background genes)
+                      activation:float=0.0, # log fold change of the activation programme (endothelial, immune cells)
+                      myofibroblast:float=0.0, # strength of the fibroblast -> myofibroblast continuum
+                      ambient:float=0.0, # fraction of each library drawn from the ambient soup
                      ) -> ad.AnnData:
     "Seeded cardiac atlas counts: 11 classes with the adult-heart imbalance, markers, MT- genes, batches; with truth."
     n_cells, n_genes, n_batches = int(n_cells), int(n_genes), int(n_batches)
     _check_cardiac_args(n_genes, n_batches, doublet_rate, low_quality_fraction, depth)
+    for name, v, lo in [('n_donors', n_donors, 1), ('subtypes', subtypes, 1), ('donor_effect', donor_effect, 0),
+                        ('subtype_effect', subtype_effect, 0), ('activation', activation, 0),
+                        ('myofibroblast', myofibroblast, 0)]:
+        if v < lo: raise ValueError(f"{name} must be >= {lo}, got {v}.")
+    if not 0 <= ambient < 0.5: raise ValueError(f"ambient must be in [0, 0.5), got {ambient}.")
     class_counts = cardiac_class_counts(n_cells, min_cells_per_class).to_numpy()
     rng = np.random.default_rng(seed)
     names, marker_idx, mt_idx = _cardiac_genes(n_genes, rng)
@@ -230,12 +308,23 @@ def synthetic_cardiac(n_cells:int=2000, # cells (hundreds to 1,000,000)
     else: batch_scale = np.ones((1, n_genes))
     cells = _cardiac_cells(class_counts, n_batches, low_quality_fraction, doublet_rate, rng)
     mean_block = _cardiac_mean_block(lam, batch_scale, mt_weights, mt_idx, cells)
+    structured = n_donors > 1 or subtypes > 1 or activation > 0 or myofibroblast > 0 or ambient > 0
+    if structured:                                       # a second stream: the defaults draw exactly as before
+        st = _cardiac_structure(names, marker_idx, mt_idx, cells['codes'], np.random.default_rng([seed, 1]),
+                                int(n_donors), donor_effect, int(subtypes), subtype_effect, activation, myofibroblast)
+        soup = (CARDIAC_CLASSES['proportion']*CARDIAC_CLASSES['size_factor']).to_numpy() @ lam
+        mean_block = _structured_block(mean_block, st, mt_idx, ambient, soup/soup.sum())
     X = _nb_counts(mean_block, n_cells, n_genes, dispersion, rng, dropout=dropout, desc='synthetic_cardiac')
     params = dict(n_cells=n_cells, n_genes=n_genes, n_batches=n_batches, seed=int(seed),
                   batch_effect=float(batch_effect), doublet_rate=float(doublet_rate),
                   low_quality_fraction=float(low_quality_fraction), dropout=float(dropout), depth=float(depth),
-                  min_cells_per_class=int(min_cells_per_class))
-    return _cardiac_adata(X, names, marker_idx, mt_idx, cells, n_batches, params)
+                  min_cells_per_class=int(min_cells_per_class), n_donors=int(n_donors),
+                  donor_effect=float(donor_effect), subtypes=int(subtypes), subtype_effect=float(subtype_effect),
+                  activation=float(activation), myofibroblast=float(myofibroblast), ambient=float(ambient))
+    adata = _cardiac_adata(X, names, marker_idx, mt_idx, cells, n_batches, params)
+    if structured: _add_structure_obs(adata, st, int(n_donors), int(subtypes), activation, myofibroblast)
+    return adata
+
 
 # %% ../nbs/01a_synthetic.ipynb #c032
 TIMECOURSE_PROGRAMS = {
@@ -277,7 +366,7 @@ def _timecourse_genes(n_genes:int, n_individuals:int, individual_effect:float, r
 
 # %% ../nbs/01a_synthetic.ipynb #c035
 def _timecourse_mean_block(genes:dict, pt:np.ndarray, is_cf:np.ndarray, individual:np.ndarray,
-                           size:np.ndarray) -> Callable[[int, int], np.ndarray]:
+                           size:np.ndarray, priming:np.ndarray|None=None) -> Callable[[int, int], np.ndarray]:
     "`mean_block(start, stop)` for `_nb_counts`: each gene's trend along pseudotime, per lineage, donor and size."
     centre, width, code = genes['centre'][None, :], genes['width'][None, :], genes['trend_code']
     def mean_block(s, e):
@@ -289,9 +378,21 @@ def _timecourse_mean_block(genes:dict, pt:np.ndarray, is_cf:np.ndarray, individu
         cf = is_cf[s:e, None]
         f = np.select([code == 1, code == 2, code == 3, code == 4, code == 5],
                       [sigmoid, 1 - sigmoid, bump, branch_weight*~cf, branch_weight*cf], 0.0)
-        return (genes['base'][None, :] * np.exp(genes['amp'][None, :]*f) * genes['individual_scale'][individual[s:e]]
+        log_mean = genes['amp'][None, :]*f
+        if priming is not None:            # lineage priming: +-(strength x direction), ramping up to the branch point
+            log_mean = log_mean + np.where(cf, 1.0, -1.0)*np.clip(t/_BRANCH_POINT, 0, 1)*priming[None, :]
+        return (genes['base'][None, :] * np.exp(log_mean) * genes['individual_scale'][individual[s:e]]
                 * size[s:e, None])
     return mean_block
+
+def _priming_direction(n_genes:int, n_named:int, strength:float, fraction:float, seed:int) -> np.ndarray:
+    "Per-gene priming shift (strength x +-1 on a seeded `fraction` of the placeholder genes, 0 elsewhere)."
+    prng = np.random.default_rng([seed, 18])       # its own stream: the other draws stay those of priming = 0
+    n_ph = n_genes - n_named
+    k = min(n_ph, max(1, int(round(fraction*n_ph))))
+    out = np.zeros(n_genes)
+    out[n_named + prng.choice(n_ph, k, replace=False)] = strength*prng.choice([-1.0, 1.0], k)
+    return out
 
 def _timecourse_obs(day:np.ndarray, pt:np.ndarray, is_cf:np.ndarray, individual:np.ndarray,
                     n_individuals:int) -> pd.DataFrame:
@@ -312,6 +413,7 @@ def _timecourse_obs(day:np.ndarray, pt:np.ndarray, is_cf:np.ndarray, individual:
     obs['sample'] = obs['sample'].astype('category')
     return obs
 
+
 # %% ../nbs/01a_synthetic.ipynb #c037
 def synthetic_timecourse(n_cells:int=2000, # cells (hundreds to 1,000,000)
                          n_genes:int=500, # genes: the named programmes plus GENE00001... placeholders
@@ -322,6 +424,8 @@ def synthetic_timecourse(n_cells:int=2000, # cells (hundreds to 1,000,000)
                          pseudotime_noise:float=0.05, # s.d. of pseudotime around its day's stage
                          dropout:float=0.0, # extra zero-inflation (ZINB)
                          depth:float=1.0, # relative sequencing depth
+                         priming:float=0.0, # lineage priming: log-fold shift along a fate direction (0: none)
+                         priming_genes:float=0.05, # fraction of the placeholder genes that carry the priming
                         ) -> ad.AnnData:
     "Seeded iPSC -> CM/CF differentiation counts with GSE175634 metadata (diffday, individual, type, dpt_pseudotime)."
     n_cells, n_genes = int(n_cells), int(n_genes)
@@ -330,6 +434,10 @@ def synthetic_timecourse(n_cells:int=2000, # cells (hundreds to 1,000,000)
     if n_cells < 10: raise ValueError(f"n_cells must be >= 10, got {n_cells}.")
     if not 0 < cf_fraction < 1: raise ValueError(f"cf_fraction must be in (0, 1), got {cf_fraction}.")
     if n_individuals < 1: raise ValueError(f"n_individuals must be >= 1, got {n_individuals}.")
+    if priming < 0 or not 0 < priming_genes <= 1:
+        raise ValueError(f"priming must be >= 0 and priming_genes in (0, 1]; got {priming}, {priming_genes}.")
+    if priming > 0 and n_genes == n_named:
+        raise ValueError(f"priming needs placeholder genes: n_genes must be > {n_named}, got {n_genes}.")
     rng = np.random.default_rng(seed)
     genes = _timecourse_genes(n_genes, n_individuals, individual_effect, rng)
     day = rng.integers(0, len(GSE175634_DAYS), n_cells)
@@ -337,16 +445,20 @@ def synthetic_timecourse(n_cells:int=2000, # cells (hundreds to 1,000,000)
     is_cf = rng.random(n_cells) < cf_fraction
     individual = rng.integers(0, n_individuals, n_cells)
     size = np.exp(rng.normal(0, 0.4, n_cells)) * depth
-    mean_block = _timecourse_mean_block(genes, pt, is_cf, individual, size)
+    prime = _priming_direction(n_genes, n_named, priming, priming_genes, seed) if priming > 0 else None
+    mean_block = _timecourse_mean_block(genes, pt, is_cf, individual, size, priming=prime)
     X = _nb_counts(mean_block, n_cells, n_genes, genes['dispersion'], rng, dropout=dropout, desc='synthetic_timecourse')
     obs = _timecourse_obs(day, pt, is_cf, individual, n_individuals)
     var = pd.DataFrame({'trend': pd.Categorical(genes['trend'], categories=_TRENDS), 'program': genes['program']},
                        index=pd.Index(genes['names'].astype(str)))
     params = dict(n_cells=n_cells, n_genes=n_genes, n_individuals=int(n_individuals), cf_fraction=float(cf_fraction),
                   seed=int(seed), individual_effect=float(individual_effect), pseudotime_noise=float(pseudotime_noise),
-                  dropout=float(dropout), depth=float(depth))
+                  dropout=float(dropout), depth=float(depth), priming=float(priming),
+                  priming_genes=float(priming_genes))
     meta = dict(label_key='type', time_key='diffday', pseudotime_key='dpt_pseudotime', batch_key='individual',
                 branch_point=_BRANCH_POINT, programs={k: list(v) for k, v in TIMECOURSE_PROGRAMS.items()},
                 generator='synthetic_timecourse', params=params,
                 reference='schema of GEO GSE175634 (Elorbany et al. 2022, PLoS Genet 18:e1009666)')
+    if prime is not None: var['priming'] = prime       # the planted shift per gene (+: towards CF), for read-outs
     return _counts_adata(X, obs, var, meta)
+

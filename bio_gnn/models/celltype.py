@@ -31,14 +31,11 @@ __all__ = ['EnhancedSpatialGNN', 'CELLTYPE_CONFIGS', 'PAPER_IN_DIM', 'PAPER_N_CL
            'fit_torch_on_split', 'fit_linear_on_split', 'celltype_labels', 'run_celltype_split']
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c007
-def _sparse_linear(lin: nn.Linear, x: torch.Tensor) -> torch.Tensor:
-    "`lin(x)` for a dense or a torch-sparse (COO/CSR) `x`."
-    if x.layout == torch.strided: return lin(x)
-    out = torch.sparse.mm(x, lin.weight.t())
-    return out + lin.bias if lin.bias is not None else out
+from ..attention import SparseGATConv, sparse_linear as _sparse_linear
+_GAT_CONVS = {'gat': SparseGATConv, 'gat_pyg': GATConv}   # the memory-efficient layer, and PyG's as the reference
 
 class ResidualGATClassifier(nn.Module):
-    "Input projection, residual multi-head GATConv blocks with GELU, and a hidden->128->classes head."
+    "Input projection, residual multi-head GAT blocks with GELU, and a hidden->128->classes head."
     def __init__(self, in_dim: int, # input features (genes or PCs)
                  n_classes: int, # cell types
                  hidden: Sequence[int] = (64, 32, 32), # h0 (input projection), then one GAT block per further width
@@ -47,11 +44,12 @@ class ResidualGATClassifier(nn.Module):
                  head_hidden: int = 128, # width of the classifier head
                  head_dropout: float = 0.5, # dropout inside the head
                  residual: bool = True, # residual connections around each block
-                 conv: str = 'gat'): # 'gat' (GATConv) or 'gcn' (GCNConv: the no-attention ablation)
+                 conv: str = 'gat'): # 'gat' (SparseGATConv), 'gat_pyg' (PyG GATConv) or 'gcn' (GCNConv: no attention)
         super().__init__()
         hidden = tuple(int(h) for h in hidden)
         if len(hidden) < 2: raise ValueError(f"hidden={hidden}: need at least two widths (input projection, a block).")
-        if conv not in ('gat', 'gcn'): raise ValueError(f"conv={conv!r}; expected 'gat' or 'gcn'.")
+        if conv not in ('gat', 'gcn', 'gat_pyg'):
+            raise ValueError(f"conv={conv!r}; expected 'gat' or 'gcn' (or 'gat_pyg', PyG's GATConv).")
         if in_dim < 1 or n_classes < 2:
             raise ValueError(f"in_dim={in_dim}, n_classes={n_classes}: expected in_dim >= 1 and n_classes >= 2.")
         self.in_dim, self.n_classes, self.hidden, self.heads = in_dim, n_classes, hidden, heads
@@ -59,8 +57,8 @@ class ResidualGATClassifier(nn.Module):
         self.input_proj = nn.Linear(in_dim, hidden[0])
         self.convs, self.res = nn.ModuleList(), nn.ModuleList()
         for a, b in zip(hidden[:-1], hidden[1:]):
-            block = GATConv(a, b, heads=heads, concat=False, dropout=dropout) if conv == 'gat' else GCNConv(a, b)
-            self.convs.append(block)
+            gat = _GAT_CONVS.get(conv)
+            self.convs.append(gat(a, b, heads=heads, concat=False, dropout=dropout) if gat else GCNConv(a, b))
             self.res.append(nn.Linear(a, b, bias=False) if residual and a != b else nn.Identity())
         self.head = nn.Sequential(nn.Linear(hidden[-1], head_hidden), nn.ReLU(), nn.Dropout(head_dropout),
                                   nn.Linear(head_hidden, n_classes))
@@ -72,10 +70,10 @@ class ResidualGATClassifier(nn.Module):
             if m is not self and hasattr(m, 'reset_parameters'): m.reset_parameters()
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
-        "Logits `[n_nodes, n_classes]`."
+        "Logits `[n_nodes, n_classes]`; `x` dense or torch-sparse (never densified)."
         h = F.dropout(F.gelu(_sparse_linear(self.input_proj, x)), self.dropout, self.training)
         for conv, res in zip(self.convs, self.res):
-            if self._attention is not None and self.conv_kind == 'gat':
+            if self._attention is not None and self.conv_kind in _GAT_CONVS:
                 out, (ei, alpha) = conv(h, edge_index, return_attention_weights=True)
                 self._attention.append((ei.detach().cpu(), alpha.detach().cpu()))
             else: out = conv(h, edge_index)
@@ -85,7 +83,7 @@ class ResidualGATClassifier(nn.Module):
     @torch.no_grad()
     def attention(self, x: torch.Tensor, edge_index: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
         "Per GAT layer, (edge_index with self-loops [2, E], attention [E, heads]) in eval mode."
-        if self.conv_kind != 'gat':
+        if self.conv_kind not in _GAT_CONVS:
             raise ValueError("attention() needs conv='gat'; this model uses GCNConv, which has no attention.")
         was_training, self._attention = self.training, []
         self.eval()
@@ -109,7 +107,7 @@ class CelltypeConfig:
     head_hidden: int = 128             # GAT: width of the classifier head
     head_dropout: float = 0.5          # GAT: dropout inside the head
     residual: bool = True              # GAT: residual connections around each block
-    conv: str = 'gat'                  # GAT: 'gat', or 'gcn' (GCNConv blocks: the no-attention ablation)
+    conv: str = 'gat'                  # 'gat' (SparseGATConv), 'gat_pyg' (PyG GATConv, the reference) or 'gcn'
     baseline_hidden: int = 64          # PyG GCN / GraphSAGE / GIN: hidden width
     baseline_layers: int = 2           # PyG GCN / GraphSAGE / GIN: message-passing layers
     baseline_dropout: float = 0.5      # PyG baselines and MLP: dropout after each hidden layer
