@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset, DataLoader
 from .core import get_logger, as_dense, keep_torch_threads
 from .preprocess import normalize_log, select_hvg
+from .temporal_bins import BINNINGS, pseudotime_bins
 
 log = get_logger('temporal_data')
 
@@ -105,6 +106,7 @@ def order_cells(adata: ad.AnnData, # cells with trajectory and time annotations
     sub.obs['trajectory'] = pd.Categorical(traj[order], categories=[c for c in traj_cats if c in set(traj)])
     if group_key is not None: sub.obs['group'] = pd.Categorical(o[group_key].astype(str).to_numpy()[order])
     sub.obs['position'] = sub.obs.groupby('sequence', observed=True).cumcount().to_numpy()
+    if pseudotime_key is not None: sub.obs['pseudotime'] = pt[order]
     sub.uns['bio_gnn'] = dict(sub.uns.get('bio_gnn', {}))
     sub.uns['bio_gnn']['temporal'] = dict(trajectory_key=trajectory_key, time_key=time_key,
                                           pseudotime_key=pseudotime_key, group_key=group_key)
@@ -165,6 +167,7 @@ def pseudobulk_bins(adata: ad.AnnData, # sequences from `order_cells`
     if 'group' in o: obs['group'] = pd.Categorical(o['group'].to_numpy()[first])
     obs['position'] = bin_pos[first]
     obs['n_cells'] = counts
+    if 'pseudotime' in o: obs['pseudotime'] = np.bincount(bin_id, o['pseudotime'].to_numpy(float))/counts
     out = ad.AnnData(X=X, obs=obs, var=adata.var.copy())
     out.uns['bio_gnn'] = dict(adata.uns.get('bio_gnn', {}))
     out.uns['bio_gnn']['temporal'] = {**adata.uns.get('bio_gnn', {}).get('temporal', {}),
@@ -421,8 +424,17 @@ class TemporalDataset:
         w = self.windows[self.windows['split'] == split]
         if len(w) == 0:
             raise ValueError(f"The {split!r} split has no window of length {self.length}; lower the window length, "
-                             "or use fewer/longer segments (n_segments) or smaller pseudobulk bins.")
+                             "or use fewer/longer segments (n_segments) or smaller pseudobulk bins: "
+                             f"{self._fit_hint(split)}.")
         return w
+    def _fit_hint(self, split: str) -> str:
+        "Which window length (and, for a segment split, which n_segments) would give `split` windows."
+        o, info = self.adata.obs, self.adata.uns.get('bio_gnn', {}).get('temporal', {}).get('split', {})
+        n = o[o['split'] == split].groupby(['trajectory', 'segment'], observed=True).size()
+        hint = f"length <= {int(n.groupby(level=0).max().min()) if len(n) else 0} gives each trajectory a window"
+        if info.get('by') != 'segment': return hint
+        n_fit = int(o.groupby('sequence', observed=True).size().min()) // (self.length + 2*info['gap'])
+        return hint + f"; with length={self.length}, n_segments <= {n_fit} fits (and n_val + n_test < n_segments)"
     def tensors(self, split: str, length: int|None = None) -> tuple[torch.Tensor, torch.Tensor]:
         "X (windows, length, genes) and y (windows,) of a split; `length` < self.length keeps the first steps only."
         w = self.split_windows(split)
@@ -443,8 +455,7 @@ class TemporalDataset:
 def _is_counts(adata: ad.AnnData) -> bool:
     "Whether X holds counts: uns['bio_gnn']['x_is'] says so, or the first values are non-negative integers."
     if adata.uns.get('bio_gnn', {}).get('x_is') == 'counts': return True
-    v = adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X)
-    v = v[:100_000]
+    v = (adata.X.data if sp.issparse(adata.X) else np.asarray(adata.X))[:100_000]
     return bool(v.size and v.min() >= 0 and np.all(v == np.round(v)))
 
 def build_temporal_dataset(adata: ad.AnnData, # cells with trajectory and time annotations (counts or continuous X)
@@ -453,24 +464,23 @@ def build_temporal_dataset(adata: ad.AnnData, # cells with trajectory and time a
                            pseudotime_key: str|None = None, # obs column: pseudotime
                            group_key: str|None = None, # obs column: individual (split_by='group')
                            split_by: str = 'segment', # 'segment' (time segments) or 'group' (whole individuals)
-                           cells_per_bin: int = 1, # pseudobulk: consecutive cells per step
+                           cells_per_bin: int = 1, binning: str = 'count', # cells per step, or 'pseudotime' bins
                            n_segments: int = 8, n_val: int = 1, n_test: int = 2, gap: int = 0, # split_by='segment'
                            n_val_groups: int = 1, n_test_groups: int = 1, # split_by='group'
                            n_hvg: int = 2000, # highly variable genes (fitted on training rows)
-                           length: int = 10, # window length
-                           stride: int = 1, # window stride
+                           length: int = 10, stride: int = 1, # window length and stride
                            seed: int = 0, # split seed
                            normalize: bool|None = None, # log-normalise counts first; None: if X holds counts
                           ) -> TemporalDataset:
     "Order, bin, split, select and scale features on training rows, and cut windows: a `TemporalDataset`."
-    if split_by not in ('segment', 'group'):
-        raise ValueError(f"split_by must be 'segment' or 'group', got {split_by!r}.")
-    if split_by == 'group' and group_key is None:
-        raise ValueError("split_by='group' needs group_key (e.g. 'individual').")
+    if split_by not in ('segment', 'group') or binning not in BINNINGS:
+        raise ValueError(f"split_by={split_by!r} must be 'segment' or 'group'; binning={binning!r} one of {BINNINGS}.")
+    if split_by == 'group' and group_key is None: raise ValueError("split_by='group' needs group_key ('individual').")
     if normalize is None: normalize = _is_counts(adata)
     with keep_torch_threads():
         if normalize: adata = normalize_log(adata, copy=True)
-        rows = pseudobulk_bins(order_cells(adata, trajectory_key, time_key, pseudotime_key, group_key), cells_per_bin)
+        cs = order_cells(adata, trajectory_key, time_key, pseudotime_key, group_key)
+        rows = pseudobulk_bins(cs, cells_per_bin) if binning == 'count' else pseudotime_bins(cs, cells_per_bin)
         if split_by == 'segment': split_by_segment(rows, n_segments, n_val, n_test, gap, seed)
         else: split_by_group(rows, n_val_groups, n_test_groups, seed)
         feats = fit_sequence_features(rows, n_hvg)
@@ -484,5 +494,6 @@ def build_temporal_dataset(adata: ad.AnnData, # cells with trajectory and time a
     for s in SPLITS: ds.split_windows(s)           # every split must have windows
     missing = sorted(set(classes) - set(w.loc[w.split == 'train', 'trajectory']))
     if missing:
-        raise ValueError(f"Trajectories {missing} have no training window; change the split or the window length.")
+        raise ValueError(f"Trajectories {missing} have no training window; change the split or the window length: "
+                         f"{ds._fit_hint('train')}.")
     return ds

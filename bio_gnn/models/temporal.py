@@ -5,13 +5,13 @@
 # %% ../../nbs/11_temporal_rnn.ipynb #c003
 from __future__ import annotations
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Sequence
 import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from ..core import Timer, get_logger
+from ..core import Timer, get_logger, seed_everything, count_parameters
 from ..losses import LOSS_NAMES, make_loss
 from ..train import TrainConfig, Trainer, Task
 from ..evaluate import classification_metrics
@@ -23,7 +23,8 @@ log = get_logger('models.temporal')
 # %% auto #0
 __all__ = ['log', 'TemporalCardiacRNN', 'TEMPORAL_MODELS', 'TemporalConfig', 'BiLSTMClassifier', 'TemporalTransformer',
            'build_temporal_model', 'lstm_classifier_parameters', 'temporal_train_config', 'predict_proba_windows',
-           'evaluate_windows', 'fit_sequence_model', 'logistic_baselines', 'early_prediction', 'prediction_consistency']
+           'evaluate_windows', 'fit_sequence_model', 'fit_selected_network', 'logistic_baselines', 'early_prediction',
+           'prediction_consistency']
 
 # %% ../../nbs/11_temporal_rnn.ipynb #c071
 @dataclass
@@ -221,21 +222,47 @@ def fit_sequence_model(model: nn.Module, ds: TemporalDataset,
     tr.fit(train_loader, ds.loader('val', 256))
     return tr
 
+def fit_selected_network(name: str, # one of TEMPORAL_MODELS
+                         ds: TemporalDataset,
+                         config: TemporalConfig, # loss and recipe; each size overrides its fields
+                         sizes: Sequence[dict] = ({},), # candidate sizes: TemporalConfig overrides, e.g. {'hidden': 64}
+                         metric: str = 'macro_f1', # validation score that chooses the size
+                         seed: int = 0, **train_overrides) -> dict:
+    "Train `name` at every size of `sizes`; keep the best on validation `metric` (ties: the first), with its budget."
+    if not sizes: raise ValueError("sizes is empty; give at least one configuration ({} for config's own sizes).")
+    Xv, yv = ds.tensors('val')
+    best, tried = None, []
+    with Timer() as t_all:
+        for size in sizes:
+            c = replace(config, **size)
+            seed_everything(seed)
+            model = build_temporal_model(name, len(ds.features.genes), len(ds.classes), c)
+            tr = fit_sequence_model(model, ds, c, seed=seed, **train_overrides)
+            score = evaluate_windows(predict_proba_windows(model, Xv), yv.numpy(), ds.classes)[metric]
+            tried.append({**size, f'val_{metric}': score, 'n_params': count_parameters(model),
+                          'epochs_run': len(tr.history)})
+            if best is None or score > best['val_score']:
+                best = dict(val_score=score, model=model, trainer=tr, size=dict(size), config=c)
+    return {**best, 'n_configs': len(tried), 'tuning': pd.DataFrame(tried), 'train_s': t_all.seconds,
+            'n_params': count_parameters(best['model'])}
+
 # %% ../../nbs/11_temporal_rnn.ipynb #c043
 def logistic_baselines(ds: TemporalDataset, C_grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0), seed: int = 0,
+                       class_weight: str|None = 'balanced', # 'balanced' (the weighted_ce of the networks) or None
+                       metric: str = 'macro_f1', # validation score that chooses C: 'macro_f1' or 'accuracy'
                        ) -> dict[str, dict]:
-    "Logistic regression on the flattened window and on its last step, C chosen on validation accuracy; with budgets."
+    "Logistic regression on the flattened window and on its last step, C chosen on validation `metric`; with budgets."
     data = {s: ds.tensors(s) for s in SPLITS}
     views = {'logreg_flat': lambda X: X.reshape(len(X), -1).numpy(), 'logreg_last': lambda X: X[:, -1].numpy()}
     out = {}
     for name, view in views.items():
         with Timer() as t:
             m = fit_linear_baseline('logreg', view(data['train'][0]), data['train'][1].numpy(), view(data['val'][0]),
-                                    data['val'][1].numpy(), Cs=sorted(C_grid), class_weights=(None,),
-                                    metric='accuracy', max_iter=3000, seed=seed)
+                                    data['val'][1].numpy(), Cs=sorted(C_grid), class_weights=(class_weight,),
+                                    metric=metric, max_iter=3000, seed=seed)
         proba = np.zeros((len(data['test'][1]), len(ds.classes)))
         proba[:, m.classes_] = m.predict_proba(view(data['test'][0]))
-        out[name] = {'proba': proba, 'C': m.chosen_['C'], 'val_accuracy': m.chosen_['val_accuracy'],
+        out[name] = {'proba': proba, 'C': m.chosen_['C'], 'val_score': m.chosen_[f'val_{metric}'],
                      'n_params': int(m.coef_.size + m.intercept_.size), 'solver_iter': int(np.max(m.n_iter_)),
                      'n_configs': m.chosen_['n_configs'], 'train_s': t.seconds}
     return out
