@@ -14,6 +14,7 @@ from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.nn import GCNConv, MessagePassing
 from torch_geometric.utils import softmax as edge_softmax
+from ..attention import attention_aggregate
 from ..core import atomic_write, get_logger, load_config, seed_everything
 from ..losses import masked_mse
 from ..train import Task, TrainConfig, Trainer
@@ -78,19 +79,19 @@ def load_connectome_config(src=None, # a ConnectomeConfig, a dict, a YAML/JSON f
 
 # %% ../../nbs/12_connectome.ipynb #c032
 class ActivityWindows(torch.utils.data.Dataset):
-    "Next-step windows over the worms of an activity AnnData: items dict(x [W,N], mask [W,N], y [N], y_mask [N])."
+    "Windows over worms: dict(x, mask [W,N]; next step y, y_mask [N]; every step's next y_seq, y_seq_mask [W,N])."
     def __init__(self, series: dict, # worm -> (X [T,N] float32 normalised, 0 where missing; M [T,N] bool recorded)
                  window: int = ConnectomeConfig.window, # steps per window
-                 stride: int = ConnectomeConfig.stride, # steps between window starts
+                 stride: int = ConnectomeConfig.stride, # steps between window starts (= window: no overlap)
                  neurons: Sequence[str]|None = None, # column names
-                 neuron_type: Sequence[str]|None = None): # column types
+                 neuron_type: Sequence[str]|None = None, # column types
+                 scored_from: dict|None = None): # worm -> first step that is a target (earlier: warm-up, unscored)
         if window < 1 or stride < 1: raise ValueError(f"window={window}, stride={stride}; expected positive ints.")
-        self.series, self.window, self.stride = series, window, stride
+        self.series, self.window, self.stride, self.scored_from = series, window, stride, dict(scored_from or {})
         self.neurons, self.neuron_type = list(neurons or []), np.array([] if neuron_type is None else neuron_type)
         idx = [(w, s) for w, (X, M) in series.items() for s in range(0, len(X) - window, stride)]
         short = [w for w, (X, M) in series.items() if len(X) <= window]
-        if short:
-            _log.warning(f"{len(short)} worm(s) shorter than window+1={window + 1} steps give no window: {short[:10]}")
+        if short: _log.warning(f"{len(short)} worm(s) shorter than window+1={window + 1} steps: no window {short[:10]}")
         self.worm = np.array([w for w, _ in idx], dtype=object)
         self.start = np.array([s for _, s in idx], dtype=np.int64)
 
@@ -103,15 +104,17 @@ class ActivityWindows(torch.utils.data.Dataset):
     def __getitem__(self, i):
         X, M = self.series[self.worm[i]]
         s, W = int(self.start[i]), self.window
-        return {'x': torch.from_numpy(X[s:s + W]), 'mask': torch.from_numpy(M[s:s + W]),
-                'y': torch.from_numpy(X[s + W]), 'y_mask': torch.from_numpy(M[s + W])}
+        ys, ym = X[s + 1:s + W + 1], M[s + 1:s + W + 1] & (np.arange(s + 1, s + W + 1) >= self.scored_from.get(
+            self.worm[i], 0))[:, None]                               # targets of the warm-up steps are not scored
+        return {'x': torch.from_numpy(X[s:s + W]), 'mask': torch.from_numpy(M[s:s + W]), 'y': torch.from_numpy(ys[-1]),
+                'y_mask': torch.from_numpy(ym[-1]), 'y_seq': torch.from_numpy(ys), 'y_seq_mask': torch.from_numpy(ym)}
 
     def subset(self, worms: Sequence[str]) -> 'ActivityWindows':
         "The windows of `worms` only."
         missing = [w for w in worms if w not in self.series]
         if missing: raise KeyError(f"worm(s) {missing} not in these windows; worms: {self.worms[:10]}...")
         series = {w: self.series[w] for w in worms}
-        return ActivityWindows(series, self.window, self.stride, self.neurons, self.neuron_type)
+        return ActivityWindows(series, self.window, self.stride, self.neurons, self.neuron_type, self.scored_from)
 
     def stacked(self, key: str) -> torch.Tensor:
         "All items' `key` stacked (x, mask, y, y_mask) in window order."
@@ -192,9 +195,7 @@ class EdgeGATConv(MessagePassing):
                  edge_dropout: float = 0.0, # fraction of edges dropped in training
                  negative_slope: float = 0.2): # LeakyReLU slope of the logits
         super().__init__(aggr='add', node_dim=0)
-        if out_dim % heads:
-            raise ValueError(f"out_dim={out_dim} is not divisible by heads={heads}; "
-                             "the heads are concatenated to out_dim.")
+        if out_dim % heads: raise ValueError(f"out_dim={out_dim} not divisible by heads={heads} (heads concatenate).")
         if not 0 <= edge_dropout < 1: raise ValueError(f"edge_dropout={edge_dropout}; expected a fraction in [0, 1).")
         self.in_dim, self.out_dim, self.heads, self.ch = in_dim, out_dim, heads, out_dim // heads
         self.edge_dim, self.use_edge_attr, self.use_distance = edge_dim, use_edge_attr, use_distance
@@ -252,18 +253,15 @@ class EdgeGATConv(MessagePassing):
         else:
             deg = torch.bincount(dst, minlength=N).clamp_min(1).to(x.dtype)
             alpha = (1.0 / deg[dst]).view(-1, 1, 1).expand(-1, S, self.heads)
-        out = self.propagate(edge_index, h=h, alpha=alpha, size=(N, N)).reshape(N, S, self.out_dim) + self.bias
+        out = self.aggregate_attention(h, alpha, edge_index).reshape(N, S, self.out_dim) + self.bias
         if self.res is not None: out = out + self.res(x)
         out = F.elu(self.norm(out))
         if single: out, alpha = out.squeeze(1), alpha.squeeze(1)
         return (out, (edge_index, alpha)) if return_attention else out
 
-    def message(self, h_j: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
-        return h_j * alpha.unsqueeze(-1)
-
-    def aggregate(self, inputs: torch.Tensor, index: torch.Tensor, ptr=None, dim_size: int|None = None) -> torch.Tensor:
-        "Sum of messages per target node (index_add_ along the node axis: faster than a broadcast scatter)."
-        return inputs.new_zeros((dim_size, *inputs.shape[1:])).index_add_(0, index, inputs)
+    def aggregate_attention(self, h: torch.Tensor, alpha: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        "[N, S, H, C]: per target, the sum over in-edges of alpha [E, S, H] x h[source], by the shared primitive."
+        return attention_aggregate(h, alpha, edge_index, num_nodes=h.shape[0])
 
     def __repr__(self):
         return (f"{type(self).__name__}({self.in_dim}, {self.out_dim}, heads={self.heads}, "
@@ -310,8 +308,7 @@ class ConnectomeGATLSTM(nn.Module):
                 if hasattr(c, 'reset_parameters'): c.reset_parameters()
                 else: reset(c)
         reset(self)
-        nn.init.zeros_(self.head[-1].weight)
-        nn.init.zeros_(self.head[-1].bias)
+        for p_ in self.head[-1].parameters(): nn.init.zeros_(p_)
 
     def node_inputs(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         "[N, B, W, in_dim] inputs, node axis first: activity (0 where unrecorded), recorded flag, static features."
@@ -330,9 +327,7 @@ class ConnectomeGATLSTM(nn.Module):
         for k, layer in enumerate(self.layers):
             if self.graph_layer == 'gat':
                 h = layer(h, self.edge_index, self.edge_attr, self.edge_dist, return_attention=return_attention)
-                if return_attention:
-                    h, a = h
-                    att.append(a)
+                if return_attention: h, att = h[0], att + [h[1]]
             elif self.graph_layer == 'gcn':   # GCNConv propagates along dim -2: [S, N, F]
                 h = F.elu(self.norms[k](layer(h.transpose(0, 1), self.edge_index, self.edge_weight).transpose(0, 1)))
             else: h = F.elu(self.norms[k](layer(h)))
@@ -344,21 +339,25 @@ class ConnectomeGATLSTM(nn.Module):
         out, state = self.lstm(h, state)
         return self.head(out[:, -1]).squeeze(-1), state
 
+    def forward_sequence(self, x: torch.Tensor, # [B, W, N] activity (anything where unrecorded)
+                         mask: torch.Tensor|None = None, # [B, W, N] recorded (input); None: all
+                         rows: torch.Tensor|None = None, # [B, N] (window, neuron) pairs to predict; None: all
+                        ) -> torch.Tensor: # [B, W, N]: at every step t the prediction of x(t+1)
+        "Predictions of the next step at every step of the window; pairs outside `rows` keep the input (persistence)."
+        mask = torch.ones_like(x, dtype=torch.bool) if mask is None else mask.bool()
+        B, W, N = x.shape
+        out = (torch.where(mask, x, 0.0) * self.predict_delta).permute(0, 2, 1).reshape(B * N, W)
+        idx = torch.arange(B * N, device=x.device) if rows is None else rows.reshape(-1).nonzero().view(-1)
+        if len(idx) == 0: return out.view(B, N, W).permute(0, 2, 1)                       # out: rows (window, neuron)
+        h = self.encode(x, mask).permute(1, 0, 2, 3).reshape(B * N, W, -1)[idx]          # [rows, W, D]
+        z = self.head(self.lstm(h)[0]).squeeze(-1).to(out.dtype)                          # [rows, W]
+        out = out.index_add(0, idx, z) if self.predict_delta else out.index_copy(0, idx, z)
+        return out.view(B, N, W).permute(0, 2, 1)
+
     def forward(self, x: torch.Tensor, # [B, W, N] activity (anything where unrecorded)
                 mask: torch.Tensor|None = None, # [B, W, N] recorded; None: all
-               ) -> torch.Tensor: # [B, N] next-step activity
-        if mask is None: mask = torch.ones_like(x, dtype=torch.bool)
-        mask = mask.bool()
-        B, W, N = x.shape
-        last = torch.where(mask[:, -1], x[:, -1], torch.zeros_like(x[:, -1]))
-        rows = mask[:, -1].reshape(-1).nonzero().view(-1)          # (window, neuron) pairs recorded at the last step
-        out = last.reshape(-1).clone() if self.predict_delta else torch.zeros(B * N, device=x.device, dtype=x.dtype)
-        if len(rows) == 0: return out.view(B, N)
-        h = self.encode(x, mask).permute(1, 0, 2, 3).reshape(B * N, W, -1)[rows]   # [rows, W, D], (window, neuron)
-        z, _ = self.sequence_head(h)
-        z = z.to(out.dtype)
-        out = out.index_add(0, rows, z) if self.predict_delta else out.index_copy(0, rows, z)
-        return out.view(B, N)
+               ) -> torch.Tensor: # [B, N] next-step activity of every neuron (hidden ones inferred)
+        return self.forward_sequence(x, mask)[:, -1]
 
     @torch.no_grad()
     def attention(self, x: torch.Tensor, mask: torch.Tensor) -> list[torch.Tensor]:
@@ -398,6 +397,7 @@ def fit_window_model(model: nn.Module, # e.g. ConnectomeGATLSTM
                      train: ActivityWindows, val: ActivityWindows, # windows of the training / validation worms
                      config: ConnectomeConfig|dict|None = None, # batch_size, lr, weight_decay, epochs, patience, ...
                      seed: int = 0, # seeds shuffling and dropout
+                     task: Task|None = None, # the training task; None: WindowTask (the last step's loss)
                      **train_kw, # ConnectomeConfig overrides (e.g. epochs) or more TrainConfig fields (device, ...)
                     ) -> Trainer:
     "Train `model` with Adam and early stopping on the validation loss; returns the fitted Trainer (.history)."
@@ -410,7 +410,7 @@ def fit_window_model(model: nn.Module, # e.g. ConnectomeGATLSTM
     tc = TrainConfig(optimizer='adam', lr=cfg.lr, weight_decay=cfg.weight_decay, epochs=cfg.epochs,
                      patience=cfg.patience, monitor='val_loss', mode='min', seed=seed,
                      clip_grad_norm=cfg.clip_grad_norm, **train_kw)
-    trainer = Trainer(model, tc, WindowTask())
+    trainer = Trainer(model, tc, task or WindowTask())
     trainer.fit(window_loader(train, cfg.batch_size, shuffle=True, seed=seed), window_loader(val, cfg.batch_size))
     return trainer
 
@@ -460,8 +460,7 @@ class LinearAR:
     def fit(self, windows: ActivityWindows) -> 'LinearAR':
         "Fit on every transition of the worms of `windows` (use the training windows only)."
         A, t, j = self._transitions(windows)
-        k = A.shape[1]
-        I = np.eye(k)
+        k, I = A.shape[1], np.eye(A.shape[1])
         self.pooled = np.linalg.solve(A.T @ A + 1e-6 * len(A) * I, A.T @ t)
         self.coef = np.tile(self.pooled, (windows.n_neurons, 1))
         self.n_train = np.bincount(j, minlength=windows.n_neurons)
