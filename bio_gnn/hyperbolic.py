@@ -462,6 +462,13 @@ def _sparse_matmul(adjacency, h):
     adjacency = tf.cast(tf.convert_to_tensor(adjacency), h.dtype)
     return tf.matmul(adjacency, h) if h.shape.rank == 2 else tf.einsum('nm,bmd->bnd', adjacency, h)
 
+def _check_adjacency(x, adjacency):
+    "Raise if the adjacency's node count differs from the input's (x [..., n, d])."
+    n = x.shape[-2]
+    if n is not None and adjacency.shape[0] is not None and adjacency.shape[0] != n:
+        raise ValueError(f"adjacency is {tuple(adjacency.shape)} but the input has {n} nodes "
+                         f"(shape {tuple(x.shape)}); they must match.")
+
 @keras.saving.register_keras_serializable(package='bio_gnn')
 class HyperbolicGraphConv(_BallLinear):
     "Graph convolution on the ball: exp0(σ(Â log0(x) W + b)), Â a sparse (normalised) adjacency given at call time."
@@ -469,10 +476,7 @@ class HyperbolicGraphConv(_BallLinear):
     def compute_output_shape(self, x_shape, adjacency_shape=None): return super().compute_output_shape(x_shape)
     def call(self, x, adjacency):
         B = self.ball
-        n = x.shape[-2]
-        if n is not None and adjacency.shape[0] is not None and adjacency.shape[0] != n:
-            raise ValueError(f"adjacency is {tuple(adjacency.shape)} but the input has {n} nodes "
-                             f"(shape {tuple(x.shape)}); they must match.")
+        _check_adjacency(x, adjacency)
         h = _sparse_matmul(adjacency, tf.matmul(B.logmap0(x), tf.convert_to_tensor(self.kernel)))
         if self.use_bias: h = h + tf.convert_to_tensor(self.bias)
         if self.activation is not None: h = self.activation(h)

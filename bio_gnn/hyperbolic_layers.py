@@ -8,7 +8,7 @@ import math
 import numpy as np
 import tensorflow as tf
 import keras
-from .hyperbolic import PoincareBall, _sparse_matmul, _proj_eps
+from .hyperbolic import PoincareBall, _sparse_matmul, _check_adjacency, _proj_eps
 
 # %% auto #0
 __all__ = ['mobius_scalar_mul', 'gyromidpoint', 'tangent_bound', 'bound_tangent', 'embedding_norm_summary', 'ScaledExpMap0',
@@ -89,10 +89,7 @@ class BallGraphConv(keras.layers.Layer):
     def compute_output_shape(self, x_shape, adjacency_shape=None): return tuple(x_shape[:-1]) + (self.units,)
     def call(self, x, adjacency):
         B = self.ball
-        n = x.shape[-2]
-        if n is not None and adjacency.shape[0] is not None and adjacency.shape[0] != n:
-            raise ValueError(f"adjacency is {tuple(adjacency.shape)} but the input has {n} nodes "
-                             f"(shape {tuple(x.shape)}); they must match.")
+        _check_adjacency(x, adjacency)
         u = tf.matmul(B.logmap0(x), tf.cast(tf.convert_to_tensor(self.kernel), x.dtype))
         h = B.expmap0(bound_tangent(u, tangent_bound(self.curvature, self.max_radius)))
         lam = B.lambda_x(h)
