@@ -4,7 +4,9 @@ Every method runs in its own fresh Python process (faiss and torch in one proces
 a wall-clock timeout; its peak memory is the child's ru_maxrss. Each child loads the same seeded point cloud
 (written once by the parent), runs the method once on 2,000 points as a warm-up (imports, numba/JIT
 compilation and thread pools excluded from the timing, for every method alike), then times full
-build + query runs of the k-NN graph (self excluded; --repeats, median reported). Recall is measured on a random sample of rows against an
+build + query runs of the k-NN graph (self excluded; --repeats, median reported). With --cold there is no
+warm-up: each method's first call after its import is timed in --repeats fresh processes, interleaved across
+methods, median reported. Recall is measured on a random sample of rows against an
 exhaustive float64 search; a returned neighbour counts if its exact distance is within the exact k-th
 distance (so ties are not penalised).
 
@@ -150,7 +152,7 @@ def main(argv=None) -> dict:
     p.add_argument('--threads', type=int, default=2)
     p.add_argument('--timeout', type=float, default=300, help='seconds allowed for the timed run; runs projected to take longer are skipped')
     p.add_argument('--warmup-timeout', type=float, default=300, help='extra seconds allowed for the child to start, import and warm up (JIT)')
-    p.add_argument('--repeats', type=int, default=3, help='timed runs per method in its process; the median is reported (fewer when they would take over half the timeout)')
+    p.add_argument('--repeats', type=int, default=3, help='timed runs per method in its process (with --cold: fresh processes per method, interleaved); the median is reported (fewer when they would take over half the timeout)')
     p.add_argument('--sample', type=int, default=1000, help='rows whose neighbours are checked for recall')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--quick', action='store_true', help='small sizes (5k, 20k) for a smoke run')
@@ -185,6 +187,7 @@ def main(argv=None) -> dict:
             sample = np.random.default_rng(args.seed).choice(n, min(n, args.sample), replace=False)
             sfile = tmp / f'sample_{n}_{d}.npy'; np.save(sfile, sample)
             kth = _exact_reference(X, sample, args.k)
+            todo = []
             for m in methods:
                 rec = {'method': m, 'n': n, 'd': d, 'exact_method': EXACT[m]}
                 prev = [r for r in runs if r['method'] == m and r['d'] == d and r['status'] == 'ok']
@@ -198,26 +201,40 @@ def main(argv=None) -> dict:
                 if any(r['method'] == m and r['d'] == d and r['status'] == 'timeout' for r in runs):
                     rec.update(status='skipped', seconds=None, note='a smaller n timed out'); runs.append(rec)
                     print(f'  n={n:>8d} d={d:>3d} {m:>12s}: skipped (smaller n timed out)', flush=True); continue
-                out_idx = tmp / f'I_{m}_{n}_{d}.npy'
-                cmd = [sys.executable, __file__, '--child', '--method', m, '--data', str(data), '--out_idx', str(out_idx),
-                       '--k', str(args.k), '--repeats', str(args.repeats), '--timeout', str(args.timeout), '--threads', str(args.threads), '--sample_file', str(sfile)] + (['--cold'] if args.cold else [])
-                env = dict(os.environ, **{v: str(args.threads) for v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'NUMBA_NUM_THREADS')},
-                           PYTHONWARNINGS='ignore', TF_CPP_MIN_LOG_LEVEL='3')
-                t0 = time.perf_counter()
-                try:
-                    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout + args.warmup_timeout, env=env)
-                except subprocess.TimeoutExpired:
-                    rec.update(status='timeout', seconds=round(args.timeout, 1), note=f'process killed after {args.timeout + args.warmup_timeout:.0f} s (timed run + warm-up allowance)')
-                    runs.append(rec); print(f'  n={n:>8d} d={d:>3d} {m:>12s}: TIMEOUT (process killed after {args.timeout + args.warmup_timeout:.0f} s)', flush=True); continue
-                if cp.returncode != 0:
-                    rec.update(status='error', seconds=None, note=cp.stderr.strip().splitlines()[-1][:300] if cp.stderr.strip() else f'exit {cp.returncode}')
-                    runs.append(rec); print(f'  n={n:>8d} d={d:>3d} {m:>12s}: ERROR {rec["note"]}', flush=True); continue
-                res = json.loads(cp.stdout.strip().splitlines()[-1])
-                rec.update(status='ok', seconds=round(res['seconds'], 4), times=res['times'], peak_rss_mb=res['peak_rss_mb'], rss_before_mb=res['rss_before_mb'],
-                           process_seconds=round(time.perf_counter() - t0, 1),
-                           recall=round(_recall(X, sample, np.load(out_idx), kth), 6))
+                todo.append(rec)
+            # warm: one process per method, --repeats timed runs inside it. Cold: --repeats fresh processes per
+            # method, interleaved (method A, B, C, A, B, C, ...) so that drift on the machine hits every method alike.
+            n_proc = max(1, args.repeats) if args.cold else 1
+            for rep in range(n_proc):
+                for rec in todo:
+                    if rec.get('status') in ('timeout', 'error'): continue
+                    m = rec['method']
+                    out_idx = tmp / f'I_{m}_{n}_{d}.npy'
+                    cmd = [sys.executable, __file__, '--child', '--method', m, '--data', str(data), '--out_idx', str(out_idx),
+                           '--k', str(args.k), '--repeats', str(args.repeats), '--timeout', str(args.timeout), '--threads', str(args.threads), '--sample_file', str(sfile)] + (['--cold'] if args.cold else [])
+                    env = dict(os.environ, **{v: str(args.threads) for v in ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'OPENBLAS_NUM_THREADS', 'NUMBA_NUM_THREADS')},
+                               PYTHONWARNINGS='ignore', TF_CPP_MIN_LOG_LEVEL='3')
+                    t0 = time.perf_counter()
+                    try:
+                        cp = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout + args.warmup_timeout, env=env)
+                    except subprocess.TimeoutExpired:
+                        rec.update(status='timeout', seconds=round(args.timeout, 1), note=f'process killed after {args.timeout + args.warmup_timeout:.0f} s (timed run + warm-up allowance)')
+                        print(f'  n={n:>8d} d={d:>3d} {m:>12s}: TIMEOUT (process killed after {args.timeout + args.warmup_timeout:.0f} s)', flush=True); continue
+                    if cp.returncode != 0:
+                        rec.update(status='error', seconds=None, note=cp.stderr.strip().splitlines()[-1][:300] if cp.stderr.strip() else f'exit {cp.returncode}')
+                        print(f'  n={n:>8d} d={d:>3d} {m:>12s}: ERROR {rec["note"]}', flush=True); continue
+                    res = json.loads(cp.stdout.strip().splitlines()[-1])
+                    rec.setdefault('times', []).extend(res['times'])
+                    rec['peak_rss_mb'] = max(rec.get('peak_rss_mb', 0), res['peak_rss_mb'])
+                    rec['rss_before_mb'] = res['rss_before_mb']
+                    rec['process_seconds'] = round(rec.get('process_seconds', 0) + time.perf_counter() - t0, 1)
+                    rec['recall'] = min(rec.get('recall', 1.0), round(_recall(X, sample, np.load(out_idx), kth), 6))
+            for rec in todo:
+                if rec.get('status') not in ('timeout', 'error'):
+                    rec.update(status='ok', seconds=round(float(np.median(rec['times'])), 4))
+                    if args.cold: rec['fresh_processes'] = len(rec['times'])
+                    print(f"  n={n:>8d} d={d:>3d} {rec['method']:>12s}: {rec['seconds']:9.3f} s  recall {rec['recall']:.4f}  peak {rec['peak_rss_mb']:.0f} MiB", flush=True)
                 runs.append(rec)
-                print(f"  n={n:>8d} d={d:>3d} {m:>12s}: {rec['seconds']:9.3f} s  recall {rec['recall']:.4f}  peak {rec['peak_rss_mb']:.0f} MiB", flush=True)
             data.unlink()
     # ratios to bio_gnn and the table
     for r in runs:
@@ -262,7 +279,7 @@ def main(argv=None) -> dict:
                                                         'timeout_s': args.timeout, 'recall_sample': args.sample, 'seed': args.seed, 'quick': args.quick},
                              dataset='bio_gnn.knn.make_embedding (seeded Gaussian mixture)', seeds=[args.seed],
                              wall_time_s=round(time.perf_counter() - t_start, 1), cpu=_cpu_info(),
-                             protocol=('one fresh process per run; cold: the first call after importing the method, no warm-up'
+                             protocol=(f'cold: the first call after importing the method, no warm-up, in {args.repeats} fresh processes per method interleaved across methods, median'
                                        if args.cold else 'one fresh process per run; 2k-point warm-up excluded; timed: build+query '
                                        'of the whole graph, median of --repeats runs in the process (times lists each)'))
         print('wrote', path)

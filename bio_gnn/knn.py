@@ -82,18 +82,21 @@ def _ckdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, n
     n = len(X64)
     q = min(m + 2, n)
     D, I = cKDTree(X64, balanced_tree=False, compact_nodes=False).query(X64, q, workers=n_threads)
-    D, I = D.reshape(n, q), I.reshape(n, q)
-    found = I[:, 0] == np.arange(n)           # self first (distance 0); else duplicates: the row is redone
-    D, I = D[:, 1:], I[:, 1:]
+    D, I = D.reshape(n, q)[:, 1:], I.reshape(n, q)
+    redo = I[:, 0] != np.arange(n)            # self not first (duplicates at distance 0): the row is redone
+    I = I[:, 1:]
     gap = np.diff(D, axis=1)
-    near = ((gap > 0) & (gap <= D[:, 1:]*1e-12)).any(1)                # rounding could order these either way: redo
-    exact = (gap == 0).any(1) & ~near                                   # exact ties only: a stable sort by index
-    if exact.any():
-        o = np.lexsort((I[exact], D[exact]), axis=1)
-        D[exact], I[exact] = np.take_along_axis(D[exact], o, 1), np.take_along_axis(I[exact], o, 1)
-    redo = ~found | near
-    if q - 1 > m: redo |= D[:, m] <= D[:, m - 1]*(1 + 1e-12)            # the m-th and (m+1)-th may swap
-    return D[:, :m], I[:, :m].astype(np.int64), redo
+    rows = np.flatnonzero((gap <= D[:, 1:]*1e-12).any(1))   # equal or within rounding: few rows, handled below
+    if len(rows):
+        g, Dr, Ir = gap[rows], D[rows], I[rows]
+        near = ((g > 0) & (g <= Dr[:, 1:]*1e-12)).any(1)      # rounding could order these either way: redo
+        exact = (g == 0).any(1) & ~near                        # exact ties only: a stable sort by index
+        if q - 1 > m: near |= Dr[:, m] <= Dr[:, m - 1]*(1 + 1e-12)   # the m-th and (m+1)-th may swap: redo
+        o = np.lexsort((Ir[exact], Dr[exact]), axis=1)
+        D[rows[exact]] = np.take_along_axis(Dr[exact], o, 1)
+        I[rows[exact]] = np.take_along_axis(Ir[exact], o, 1)
+        redo[rows[near]] = True
+    return D[:, :m], np.ascontiguousarray(I[:, :m], dtype=np.int64), redo
 
 def _cold_kdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
     "`_kdtree_knn`'s exact answer as (distances, indices), via cKDTree, the numba kernel only for flagged rows."
@@ -102,6 +105,7 @@ def _cold_kdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarra
         d2k, idxk = _kdtree_knn(X64, m, n_threads)
         dist[redo], idx[redo] = np.sqrt(np.maximum(d2k[redo], 0.0)), idxk[redo]
     return dist, idx
+
 
 # %% ../nbs/02a_knn.ipynb #c013
 def _knn(X, k, method='auto', device=None, memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, include_self=False,

@@ -44,7 +44,7 @@ class TrainConfig:
     plateau_patience: int = 5            # epochs without improvement before the lr is reduced
     plateau_min_lr: float = 1e-6         # floor of the lr under 'plateau'
     clip_grad_norm: float|None = None    # max global gradient norm; None: no clipping
-    amp: bool = False                    # mixed precision (autocast + GradScaler) on CUDA; no-op elsewhere
+    amp: bool = False                    # mixed precision: autocast on CUDA, or bf16 autocast on the CPU
     amp_dtype: str = 'float16'           # 'float16' (with loss scaling) or 'bfloat16'
     patience: int|None = None            # early-stopping patience in epochs; None: no early stopping
     min_delta: float = 0.0               # smallest change of the monitored metric that counts as improvement
@@ -303,10 +303,10 @@ class Trainer:
         self.device = self.dist.device_for(self.config.device)
         self.model = model.to(self.device)
         self.net = self.dist.wrap(self.model)                  # DistributedDataParallel under torchrun
-        self.use_amp = bool(self.config.amp and self.device.type == 'cuda')
-        if self.config.amp and not self.use_amp:
-            log.info(f"amp=True ignored on {self.device.type}: mixed precision runs on CUDA only.")
-        self.amp_dtype = getattr(torch, self.config.amp_dtype)
+        self.amp_dtype = getattr(torch, self.config.amp_dtype)          # CUDA: fp16 or bf16; the CPU: bf16 only
+        ok = self.device.type == 'cuda' or (self.device.type == 'cpu' and self.amp_dtype == torch.bfloat16)
+        self.use_amp = bool(self.config.amp and ok)
+        if self.config.amp and not ok: log.info(f"no {self.config.amp_dtype} autocast on {self.device.type}.")
         self.history, self.best_epoch, self.best_value, self.stopped_epoch = pd.DataFrame(), None, None, None
         self._setup()
 
