@@ -82,9 +82,8 @@ def _ckdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, n
     n = len(X64)
     q = min(m + 2, n)
     D, I = cKDTree(X64, balanced_tree=False, compact_nodes=False).query(X64, q, workers=n_threads)
-    D, I = D.reshape(n, q)[:, 1:], I.reshape(n, q)
-    redo = I[:, 0] != np.arange(n)            # self not first (duplicates at distance 0): the row is redone
-    I = I[:, 1:]
+    redo = I.reshape(n, q)[:, 0] != np.arange(n)   # self not first (duplicates at distance 0): the row is redone
+    D, I = D.reshape(n, q)[:, 1:], I.reshape(n, q)[:, 1:]
     gap = np.diff(D, axis=1)
     rows = np.flatnonzero((gap <= D[:, 1:]*1e-12).any(1))   # equal or within rounding: few rows, handled below
     if len(rows):
@@ -93,8 +92,7 @@ def _ckdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, n
         exact = (g == 0).any(1) & ~near                        # exact ties only: a stable sort by index
         if q - 1 > m: near |= Dr[:, m] <= Dr[:, m - 1]*(1 + 1e-12)   # the m-th and (m+1)-th may swap: redo
         o = np.lexsort((Ir[exact], Dr[exact]), axis=1)
-        D[rows[exact]] = np.take_along_axis(Dr[exact], o, 1)
-        I[rows[exact]] = np.take_along_axis(Ir[exact], o, 1)
+        D[rows[exact]], I[rows[exact]] = np.take_along_axis(Dr[exact], o, 1), np.take_along_axis(Ir[exact], o, 1)
         redo[rows[near]] = True
     return D[:, :m], np.ascontiguousarray(I[:, :m], dtype=np.int64), redo
 
