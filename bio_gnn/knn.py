@@ -8,14 +8,13 @@ import time
 import numpy as np
 import scipy.sparse as sp
 import torch
-from scipy.spatial import cKDTree   # the cold-start path: imported with the module, as an anchor's import
 from .core import as_dense, get_device, get_logger
-from .knn_kdtree import _kdtree_knn, _kdtree_radius_pairs
+from .knn_kdtree import COLD_START_MAX_N, _cold_kdtree_knn, _kdtree_knn, _kdtree_radius_pairs, _kernels_loaded
 from .knn_matmul import _gemm_knn, _gemm_query, _gemm_radius_pairs
 
 # %% auto #0
-__all__ = ['KDTREE_MAX_DIM', 'DEFAULT_MEMORY_BUDGET_MB', 'COLD_START_MAX_N', 'knn_graph', 'knn_query', 'radius_graph',
-           'knn_to_csr', 'symmetrize', 'umap_weights', 'neighbors', 'to_pyg', 'make_embedding']
+__all__ = ['KDTREE_MAX_DIM', 'DEFAULT_MEMORY_BUDGET_MB', 'knn_graph', 'knn_query', 'radius_graph', 'knn_to_csr', 'symmetrize',
+           'umap_weights', 'neighbors', 'to_pyg', 'make_embedding']
 
 # %% ../nbs/02a_knn.ipynb #c008
 _log = get_logger('knn')
@@ -68,42 +67,6 @@ def _resolve_method(method: str, d: int) -> str:
     if method not in methods: raise ValueError(f"method must be one of {methods}, got {method!r}.")
     if method != 'auto': return method
     return 'kdtree' if d <= KDTREE_MAX_DIM else 'gemm'
-
-# %% ../nbs/02a_knn.ipynb #c067
-COLD_START_MAX_N = 200_000   # method='auto', 2-4 D: below this, a process without loaded kernels uses cKDTree
-
-def _kernels_loaded() -> bool:
-    "Whether this process has the numba KD-tree kernels compiled or loaded already."
-    from bio_gnn import knn_kdtree
-    return bool(knn_kdtree._kd_build.signatures)
-
-def _ckdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    "The m nearest others by scipy's cKDTree (distances, indices), sorted by (distance, index); rows to redo flagged."
-    n = len(X64)
-    q = min(m + 2, n)
-    D, I = cKDTree(X64, balanced_tree=False, compact_nodes=False).query(X64, q, workers=n_threads)
-    redo = I.reshape(n, q)[:, 0] != np.arange(n)   # self not first (duplicates at distance 0): the row is redone
-    D, I = D.reshape(n, q)[:, 1:], I.reshape(n, q)[:, 1:]
-    gap = np.diff(D, axis=1)
-    rows = np.flatnonzero((gap <= D[:, 1:]*1e-12).any(1))   # equal or within rounding: few rows, handled below
-    if len(rows):
-        g, Dr, Ir = gap[rows], D[rows], I[rows]
-        near = ((g > 0) & (g <= Dr[:, 1:]*1e-12)).any(1)      # rounding could order these either way: redo
-        exact = (g == 0).any(1) & ~near                        # exact ties only: a stable sort by index
-        if q - 1 > m: near |= Dr[:, m] <= Dr[:, m - 1]*(1 + 1e-12)   # the m-th and (m+1)-th may swap: redo
-        o = np.lexsort((Ir[exact], Dr[exact]), axis=1)
-        D[rows[exact]], I[rows[exact]] = np.take_along_axis(Dr[exact], o, 1), np.take_along_axis(Ir[exact], o, 1)
-        redo[rows[near]] = True
-    return D[:, :m], np.ascontiguousarray(I[:, :m], dtype=np.int64), redo
-
-def _cold_kdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
-    "`_kdtree_knn`'s exact answer as (distances, indices), via cKDTree, the numba kernel only for flagged rows."
-    dist, idx, redo = _ckdtree_knn(X64, m, n_threads)
-    if redo.any():
-        d2k, idxk = _kdtree_knn(X64, m, n_threads)
-        dist[redo], idx[redo] = np.sqrt(np.maximum(d2k[redo], 0.0)), idxk[redo]
-    return dist, idx
-
 
 # %% ../nbs/02a_knn.ipynb #c013
 def _knn(X, k, method='auto', device=None, memory_budget_mb=DEFAULT_MEMORY_BUDGET_MB, include_self=False,

@@ -7,9 +7,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numba import njit
+from scipy.spatial import cKDTree   # the cold-start path: imported with the module, as an anchor's import
 
 # %% auto #0
-__all__ = []
+__all__ = ['COLD_START_MAX_N']
 
 # %% ../nbs/02_knn_kdtree.ipynb #c008
 _CACHE = '__file__' in globals()   # numba caches compiled kernels next to the module (not possible in a notebook)
@@ -264,3 +265,40 @@ def _kdtree_radius_pairs(X64: np.ndarray, r2: float, n_threads: int, leaf_size: 
     cols, d2 = np.empty(offsets[-1], np.int64), np.empty(offsets[-1])
     _run_chunks(_kd_radius_range, n, n_threads, *tree, counts, offsets, cols, d2, True)
     return np.repeat(perm, counts), cols, d2
+
+# %% ../nbs/02_knn_kdtree.ipynb #c067
+COLD_START_MAX_N = 200_000   # method='auto', 2-4 D: below this, a process without loaded kernels uses cKDTree
+
+def _kernels_loaded() -> bool:
+    "Whether this process has the numba KD-tree kernels compiled or loaded already."
+    return bool(_kd_build.signatures)
+
+def _ckdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    "The m nearest others by scipy's cKDTree (distances, indices) in `_kdtree_knn`'s order; rows to redo flagged."
+    n = len(X64)
+    q = min(m + 2, n)
+    D, I = cKDTree(X64, balanced_tree=False, compact_nodes=False).query(X64, q, workers=n_threads)
+    redo = I.reshape(n, q)[:, 0] != np.arange(n)   # self not first (duplicates at distance 0): the row is redone
+    D, I = D.reshape(n, q)[:, 1:], I.reshape(n, q)[:, 1:]
+    rows = np.flatnonzero((np.diff(D, axis=1) <= D[:, -1:]*1e-12).any(1))   # (near-)equal distances in the row
+    if len(rows):   # re-sorted by the kernel's squared distance (coordinate by coordinate), then by index
+        Ir, Dr = I[rows], D[rows]
+        d2 = np.zeros(Ir.shape)
+        for t in range(X64.shape[1]): d2 += (X64[Ir, t] - X64[rows, t][:, None])**2
+        o = np.lexsort((Ir, d2), axis=1)
+        I[rows], D[rows] = np.take_along_axis(Ir, o, 1), np.sqrt(np.take_along_axis(d2, o, 1))
+        if q - 1 > m: redo[rows[Dr[:, m] <= Dr[:, m - 1]*(1 + 1e-12)]] = True   # the m-th and (m+1)-th may swap
+    return D[:, :m], np.ascontiguousarray(I[:, :m], dtype=np.int64), redo
+
+def _cold_kdtree_knn(X64: np.ndarray, m: int, n_threads: int) -> tuple[np.ndarray, np.ndarray]:
+    "`_kdtree_knn`'s exact answer as (distances, indices), via cKDTree, the numba kernel only for flagged rows."
+    dist, idx, redo = _ckdtree_knn(X64, m, n_threads)
+    rows = np.flatnonzero(redo)
+    if len(rows):   # the m+1 nearest of each flagged row (itself among them, or duplicates with smaller indices)
+        d2k, idxk = _kdtree_knn(X64, min(m + 1, len(X64)), n_threads, Q64=X64[rows])
+        own = idxk == rows[:, None]
+        drop = np.where(own.any(1), own.argmax(1), idxk.shape[1] - 1)
+        keep = np.arange(idxk.shape[1])[None] != drop[:, None]
+        d2k, idxk = d2k[keep].reshape(len(rows), -1)[:, :m], idxk[keep].reshape(len(rows), -1)[:, :m]
+        dist[rows], idx[rows] = np.sqrt(np.maximum(d2k, 0.0)), idxk
+    return dist, idx
