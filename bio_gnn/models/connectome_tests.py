@@ -16,6 +16,7 @@ from ..core import progress
 from ..evaluate import regression_metrics
 from .connectome import ActivityWindows, ConnectomeGATLSTM, LinearAR
 from .connectome_readouts import effective_connectivity, functional_connectome, prior_matrices
+from .connectome_stepping import held_out_predictions, incremental_free_run
 
 # %% auto #0
 __all__ = ['BUDGET_KEYS', 'TEST_FAMILIES', 'TensorWindows', 'persistence_step', 'StepPredictor', 'as_step_predictor',
@@ -71,7 +72,7 @@ class StepPredictor:
 
     def __call__(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         mask = mask.bool()
-        with torch.no_grad():
+        with torch.inference_mode():
             if self.kind == 'module':
                 ref = next(iter([*self.model.parameters(), *self.model.buffers()]), torch.empty(0))
                 was = self.model.training
@@ -95,6 +96,11 @@ class StepPredictor:
         if isinstance(self.model, ConnectomeGATLSTM): return self.model.graph_layer != 'none'
         if isinstance(self.model, LinearAR) or self.model is persistence_step: return False
         return None
+
+    @property
+    def incremental(self) -> bool:
+        "Whether chapter 12aa's incremental paths apply (a ConnectomeGATLSTM)."
+        return self.kind == 'module' and isinstance(self.model, ConnectomeGATLSTM)
 
     def __repr__(self): return f"StepPredictor({self.name!r}, kind={self.kind!r})"
 
@@ -121,10 +127,13 @@ def sees_other_neurons(model, x: torch.Tensor|None = None, mask: torch.Tensor|No
 def free_run(model, # model-like (see as_step_predictor)
              x: torch.Tensor, mask: torch.Tensor, # [B, W, N] starting windows of recorded activity
              n_steps: int, # steps to predict
+             fast: bool = True, # a ConnectomeGATLSTM: chapter 12aa's incremental_free_run (False: full passes)
+             recorded_only: bool = False, # fast path: predict only the fed-back neurons (the others: not to be read)
             ) -> torch.Tensor: # [B, n_steps, N]
     "Predict `n_steps` ahead, feeding the model's own predictions back for the neurons recorded at the last step."
     if n_steps < 1: raise ValueError(f"n_steps={n_steps}; expected >= 1.")
     f = as_step_predictor(model)
+    if fast and f.incremental: return incremental_free_run(f.model, x, mask, n_steps, recorded_only).to(x.dtype)
     mask = mask.bool()
     rec = mask[:, -1]
     bx, bm = torch.where(mask, x, torch.zeros_like(x)), mask.clone()
@@ -161,6 +170,7 @@ def rollout(model, # model-like (see as_step_predictor)
             name: str|None = None, # the model's label in the table
             budget: dict|None = None, # budget columns for every row (n_params, epochs_run, ... , device)
             references: dict|None = None, # {label: model-like}: also skill_vs_{label} against their rollouts
+            fast: bool = True, # incremental rollouts of a ConnectomeGATLSTM (False: the reference full passes)
            ) -> pd.DataFrame:
     "Per horizon: R², MSE and skill against persistence of free-running rollouts, pooled over the worms' starts."
     f = as_step_predictor(model, name)
@@ -177,9 +187,9 @@ def rollout(model, # model-like (see as_step_predictor)
         X = torch.from_numpy(np.stack([windows.series[w][0][s:s + W + H] for w, s in chunk]))
         M = torch.from_numpy(np.stack([windows.series[w][1][s:s + W + H] &
                                        (np.arange(s, s + W + H) >= scored_from.get(w, 0))[:, None] for w, s in chunk]))
-        P = free_run(f, X[:, :W], M[:, :W], H).numpy()
+        P = free_run(f, X[:, :W], M[:, :W], H, fast, recorded_only=True).numpy()   # scored: recorded at the start
         last = persistence_step(X[:, :W], M[:, :W]).numpy()
-        R = {k: free_run(r, X[:, :W], M[:, :W], H).numpy() for k, r in refs.items()}
+        R = {k: free_run(r, X[:, :W], M[:, :W], H, fast, recorded_only=True).numpy() for k, r in refs.items()}
         for h in horizons:
             for k in refs: other[k][h].append(R[k][:, h - 1])
             preds[h].append(P[:, h - 1])
@@ -208,6 +218,7 @@ def held_out_neuron(model, # model-like (see as_step_predictor)
                     batch_size: int = 64, # (neuron, window) copies per forward pass
                     name: str|None = None, # the model's label in the tables
                     budget: dict|None = None, # budget columns for the pooled row
+                    fast: bool = True, # a ConnectomeGATLSTM: chapter 12aa's held_out_predictions (False: full passes)
                    ) -> dict: # {'pooled': one-row DataFrame, 'per_neuron': DataFrame (empty when not applicable)}
     "R² of each recorded neuron's next value predicted with its whole input trace hidden, per neuron and pooled."
     f = as_step_predictor(model, name)
@@ -229,13 +240,16 @@ def held_out_neuron(model, # model-like (see as_step_predictor)
     if sampled:
         eligible = np.sort(np.random.default_rng(seed).choice(eligible, max_neurons, replace=False))
     pairs = np.array([(j, w) for j in eligible for w in np.flatnonzero(ym[:, j])])      # (neuron, window)
-    pred = np.empty(len(pairs), dtype=np.float32)
-    for b in progress(range(0, len(pairs), batch_size), desc=f'held-out neurons {f.name}'):
-        j, w = (torch.from_numpy(a) for a in pairs[b:b + batch_size].T)
-        xb, mb = x[w].clone(), m[w].clone()
-        k = torch.arange(len(w))
-        xb[k, :, j], mb[k, :, j] = 0.0, False
-        pred[b:b + batch_size] = f(xb, mb)[k, j].numpy()
+    if fast and f.incremental:      # copies of one neuron together, its receptive field and one LSTM row each
+        pred = held_out_predictions(f.model, x, m, pairs[:, 0], pairs[:, 1], batch_size, f'held-out neurons {f.name}')
+    else:                            # the reference: a full forward pass per (neuron, window) copy
+        pred = np.empty(len(pairs), dtype=np.float32)
+        for b in progress(range(0, len(pairs), batch_size), desc=f'held-out neurons {f.name}'):
+            j, w = (torch.from_numpy(a) for a in pairs[b:b + batch_size].T)
+            xb, mb = x[w].clone(), m[w].clone()
+            k = torch.arange(len(w))
+            xb[k, :, j], mb[k, :, j] = 0.0, False
+            pred[b:b + batch_size] = f(xb, mb)[k, j].numpy()
     truth = y[pairs[:, 1], pairs[:, 0]]
     names = windows.neurons or list(range(windows.n_neurons))
     per = pd.DataFrame([{'neuron': names[j], 'r2': regression_metrics(truth[pairs[:, 0] == j],
