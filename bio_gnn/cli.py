@@ -161,7 +161,10 @@ def main(argv: list[str]|None = None) -> int:
     ct.add_argument('--device', help='cpu, cuda, ... (default: best available; under torchrun, this rank\'s GPU)')
     ct.add_argument('--param', action='append', default=[], help='CelltypeConfig field=value, e.g. epochs=50')
     sub.add_parser('gvae', help='the spatial graph VAE command (bio_gnn gvae --help)')
+    from bio_gnn.commands import add_command_parsers, run_model_command
+    add_command_parsers(sub)                                       # connectome, temporal (chapter 30b)
     a = ap.parse_args(argv)
+    if a.cmd in ('connectome', 'temporal'): return run_model_command(a)
     if a.cmd == 'celltype':
         try:
             res = celltype_command(a.data, a.label_key, a.out, a.models, a.settings, a.seed, a.config, a.device,
