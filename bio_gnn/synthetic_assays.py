@@ -123,6 +123,16 @@ def _tissue_rates(xy:np.ndarray, domain:np.ndarray, expr_domain:np.ndarray, lam:
             rates[np.ix_(rows, markers[d])] *= np.exp(gradient * t)[:, None]
     return rates, 1 - (weights * own).sum(1)
 
+# %% ../nbs/01aa_synthetic_assays.ipynb #c025
+def _hidden_programme(lam:np.ndarray, markers:np.ndarray, depth:float, rng) -> tuple[np.ndarray, np.ndarray]:
+    "Genes of a programme that no domain's expression or image predicts (no marker, no domain shift) and their level."
+    flat = np.setdiff1d(np.where(np.ptp(lam, 0) == 0)[0], markers.ravel())
+    k = markers.shape[1]
+    if len(flat) < k:
+        raise ValueError(f"Only {len(flat)} genes are free of domain structure, fewer than the {k} genes of the hidden "
+                         "programme; raise n_genes.")
+    genes = np.sort(rng.choice(flat, k, replace=False))
+    return genes, np.exp(rng.uniform(np.log(3), np.log(30), k)) * depth
 
 # %% ../nbs/01aa_synthetic_assays.ipynb #c012
 def synthetic_spatial(n_rows:int=40, # grid rows (spots = n_rows * n_cols)
@@ -142,6 +152,10 @@ def synthetic_spatial(n_rows:int=40, # grid rows (spots = n_rows * n_cols)
                       mixing:float=0.0, # share of a spot's expression from the programmes of the spots around it
                       image_informativeness:float|None=None, # None: off; else domain1 takes domain0's expression and
                                                              # their image means differ by this fraction of the usual
+                      discordance:str='swap', # planted patches: 'swap' (another domain's programme) or
+                                              # 'hidden_programme' (own programme + genes no image predicts)
+                      programme_strength:float=1.0, # 'hidden_programme': expected counts of its genes, in units of a
+                                                    # domain marker's
                      ) -> ad.AnnData:
     "Seeded spatial slide: grid spots, >= 5 domains, domain-tied image features, planted expression/image discordance."
     n = int(n_rows) * int(n_cols)
@@ -153,6 +167,9 @@ def synthetic_spatial(n_rows:int=40, # grid rows (spots = n_rows * n_cols)
     if n_genes < markers_per_domain*n_domains:
         raise ValueError(f"n_genes must be >= markers_per_domain*n_domains = {markers_per_domain*n_domains}, "
                          f"got {n_genes}.")
+    if discordance not in ('swap', 'hidden_programme'):
+        raise ValueError(f"discordance must be 'swap' or 'hidden_programme', got {discordance!r}.")
+    if programme_strength < 0: raise ValueError(f"programme_strength must be >= 0, got {programme_strength}.")
     rng = np.random.default_rng(seed)
     rows, cols, xy = _grid_positions(n_rows, n_cols, layout)
     domain = _warped_domains(xy, n_domains, max(n_rows, n_cols), rng)
@@ -166,8 +183,18 @@ def synthetic_spatial(n_rows:int=40, # grid rows (spots = n_rows * n_cols)
     if image_informativeness is not None: lam[1] = lam[0]       # two domains that expression cannot tell apart
     realistic = gradient != 0 or mixing > 0
     extra = np.random.default_rng([int(seed), 1])               # new draws apart: the defaults' slides are unchanged
+    hidden = discordance == 'hidden_programme'
+    if hidden:                                                  # the patches keep their own domain's programme
+        patch = expr_domain != domain
+        expr_domain = domain.copy()
+        regions = [(x, y, home, home, n_spots) for x, y, home, _, n_spots in regions]
     rates, mixed = (_tissue_rates(xy, domain, expr_domain, lam, markers, gradient, mixing, extra) if realistic
                     else (None, np.zeros(n)))
+    if hidden:
+        programme, level = _hidden_programme(lam, markers, depth, np.random.default_rng([int(seed), 2]))
+        rates = lam[expr_domain] if rates is None else rates
+        rates[np.ix_(np.where(patch)[0], programme)] += programme_strength * level[None, :]
+        realistic = True
     dispersion = _gene_dispersion(rng, n_genes)
     size = np.exp(rng.normal(0, 0.3, n))
     X = _nb_counts(lambda s, e: (rates[s:e] if realistic else lam[expr_domain[s:e]]) * size[s:e, None], n, n_genes,
@@ -182,11 +209,14 @@ def synthetic_spatial(n_rows:int=40, # grid rows (spots = n_rows * n_cols)
     new = dict(gradient=float(gradient), mixing=float(mixing), image_informativeness=image_informativeness)
     params.update({k: float(v) for k, v in new.items() if v is not None and v != 0})   # recorded when used
     if image_informativeness == 0: params['image_informativeness'] = 0.0
+    if hidden: params.update(discordance=discordance, programme_strength=float(programme_strength))
     adata = _spatial_adata(X, rows, cols, xy, image, domain, expr_domain, markers, regions, radius, params)
-    if realistic: adata.obs['mixed_fraction'] = mixed.astype(np.float32)   # expression share from other domains
+    if hidden:
+        adata.obs['discordant'] = patch
+        adata.uns['bio_gnn']['hidden_programme'] = [adata.var_names[g] for g in programme]
+    if gradient != 0 or mixing > 0: adata.obs['mixed_fraction'] = mixed.astype(np.float32)   # share from others
     if image_informativeness is not None: adata.obs['image_only'] = np.isin(domain, [0, 1])  # only the image tells
     return adata
-
 
 # %% ../nbs/01aa_synthetic_assays.ipynb #c015
 PERTURBATION_EFFECTS = {'knockout': -3.0, 'knockdown': -1.2, 'activation': 1.5}
