@@ -13,7 +13,23 @@ from .core import get_logger, as_dense
 log = get_logger('temporal_bins')
 
 # %% auto #0
-__all__ = ['log', 'BINNINGS', 'pseudotime_bins']
+__all__ = ['log', 'BINNINGS', 'equal_count_cells', 'pseudotime_bins']
+
+# %% ../nbs/11_temporal_bins.ipynb #c014
+def equal_count_cells(obs: pd.DataFrame, # obs of order_cells rows: 'sequence' (and 'group', if any)
+                      bins: np.ndarray, # grid bin of each cell
+                      seed: int = 0, # seed of the draw
+                     ) -> np.ndarray:
+    "Boolean mask of the cells kept so that every sequence of a group has the same number of cells per bin."
+    if len(bins) != len(obs): raise ValueError(f"bins has {len(bins)} entries for {len(obs)} cells.")
+    df = pd.DataFrame({'s': obs['sequence'].astype(str).to_numpy(), 'b': np.asarray(bins),
+                       'g': obs['group'].astype(str).to_numpy() if 'group' in obs else '',
+                       'u': np.random.default_rng(seed).random(len(obs))})
+    per_bin = df.groupby(['g', 'b', 's']).size().groupby(['g', 'b']).agg(['min', 'size'])
+    n_seq = df.groupby('g')['s'].nunique().reindex(per_bin.index.get_level_values('g')).to_numpy()
+    target = per_bin['min'].where(per_bin['size'] == n_seq, 0).rename('target')   # a sequence without cells: 0
+    keep_n = df.join(target, on=['g', 'b'])['target'].to_numpy()
+    return (df.groupby(['s', 'b'])['u'].rank(method='first').to_numpy() <= keep_n)
 
 # %% ../nbs/11_temporal_bins.ipynb #c007
 BINNINGS = ('count', 'pseudotime')
@@ -22,6 +38,8 @@ def pseudotime_bins(adata: ad.AnnData, # sequences from `order_cells(..., pseudo
                     cells_per_bin: float = 4, # width=None: mean cells per bin of the smallest sequence
                     width: float|None = None, # grid width in pseudotime units; None: from cells_per_bin
                     origin: float|None = None, # left edge of the grid; None: the smallest pseudotime
+                    equal_counts: bool = True, # draw every bin down to equal cells across a group's sequences
+                    seed: int = 0, # seed of the equal-count draw
                    ) -> ad.AnnData:
     "Mean of X over the cells of each sequence in each bin of a common pseudotime grid; empty bins cut sequences."
     o = adata.obs
@@ -40,6 +58,7 @@ def pseudotime_bins(adata: ad.AnnData, # sequences from `order_cells(..., pseudo
     b = np.minimum(np.floor((pt - lo)/width).astype(np.int64), last)
     sc = o['sequence'].cat.codes.to_numpy()
     order = np.lexsort((np.arange(len(o)), b, sc))
+    if equal_counts: order = order[equal_count_cells(o, b, seed)[order]]
     new_bin = np.r_[True, (sc[order][1:] != sc[order][:-1]) | (b[order][1:] != b[order][:-1])]
     bin_id = np.cumsum(new_bin) - 1
     counts = np.bincount(bin_id)
@@ -66,5 +85,6 @@ def pseudotime_bins(adata: ad.AnnData, # sequences from `order_cells(..., pseudo
     out.uns['bio_gnn'] = dict(adata.uns.get('bio_gnn', {}))
     out.uns['bio_gnn']['temporal'] = {**adata.uns.get('bio_gnn', {}).get('temporal', {}), 'binning': 'pseudotime',
                                       'cells_per_bin': float(cells_per_bin), 'bin_width': float(width),
-                                      'bin_origin': lo, 'n_empty_bins': n_empty}
+                                      'bin_origin': lo, 'n_empty_bins': n_empty, 'equal_counts': bool(equal_counts),
+                                      'n_cells_dropped': int(len(o) - len(order))}
     return out
