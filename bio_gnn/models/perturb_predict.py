@@ -21,9 +21,10 @@ from ..hyperbolic_layers import embedding_norm_summary
 log = get_logger('models.perturb_predict')
 
 # %% auto #0
-__all__ = ['log', 'perturbation_deltas', 'split_perturbations', 'delta_metrics', 'true_deltas', 'mean_effect_baseline',
-           'prior_path_counts', 'LinearPriorBaseline', 'PerturbationDeltaModel', 'train_delta_model',
-           'run_heldout_perturbations', 'with_prior', 'delta_budget_table']
+__all__ = ['log', 'MIN_TRAIN_PERTURBATIONS', 'perturbation_deltas', 'split_perturbations', 'check_heldout_screen',
+           'delta_metrics', 'true_deltas', 'mean_effect_baseline', 'prior_path_counts', 'LinearPriorBaseline',
+           'PerturbationDeltaModel', 'train_delta_model', 'effective_curvature', 'unit_curvature_equivalent',
+           'run_heldout_perturbations', 'with_prior', 'delta_budget_table', 'curvature_vs_flat_table']
 
 # %% ../../nbs/15c_perturbation_prediction.ipynb #c007
 def perturbation_deltas(adata:ad.AnnData) -> np.ndarray:
@@ -36,9 +37,13 @@ def perturbation_deltas(adata:ad.AnnData) -> np.ndarray:
     if (n == 0).any(): raise ValueError(f"{int((n == 0).sum())} perturbation(s) have no cells.")
     return ((onehot.T @ np.asarray(adata.obsm['log_fold_change'], np.float64))/n[:, None]).astype(np.float32)
 
+def _split_sizes(n_perts:int, test_fraction:float, val_fraction:float) -> tuple[int, int]:
+    "Numbers of test and validation perturbations (at least one each)."
+    return max(1, int(round(test_fraction*n_perts))), max(1, int(round(val_fraction*n_perts)))
+
 def split_perturbations(n_perts:int, test_fraction:float=0.2, val_fraction:float=0.1, seed:int=0) -> dict:
     "Boolean masks 'train', 'val', 'test' over perturbations (each non-empty)."
-    n_test, n_val = max(1, int(round(test_fraction*n_perts))), max(1, int(round(val_fraction*n_perts)))
+    n_test, n_val = _split_sizes(n_perts, test_fraction, val_fraction)
     if n_test + n_val >= n_perts:
         raise ValueError(f"{n_perts} perturbations leave none for training with test_fraction={test_fraction} and "
                          f"val_fraction={val_fraction}; use more perturbations (>= 50 recommended).")
@@ -48,6 +53,30 @@ def split_perturbations(n_perts:int, test_fraction:float=0.2, val_fraction:float
     masks['val'][order[n_test:n_test + n_val]] = True
     masks['train'][order[n_test + n_val:]] = True
     return masks
+
+MIN_TRAIN_PERTURBATIONS = 3
+
+def check_heldout_screen(adata:ad.AnnData, test_fraction:float=0.2, val_fraction:float=0.1,
+                         source:str='the screen', # how errors name the data (e.g. the .h5ad path)
+                        ) -> np.ndarray:
+    "Target gene of each perturbation; an error when one names no gene or too few remain to train on after the split."
+    if 'gene_features' not in adata.varm or 'perturbations' not in adata.uns.get('bio_gnn', {}):
+        raise KeyError(f"{source}: varm['gene_features'] or uns['bio_gnn']['perturbations'] is missing; prepare it "
+                       "with bio_gnn.perturb_data.prepare_user_screen (or prepare_synthetic_screen).")
+    t = target_indices(adata)
+    perts = np.asarray(adata.uns['bio_gnn']['perturbations'], dtype=str)
+    if (t < 0).any():
+        raise ValueError(f"{source}: {int((t < 0).sum())} perturbation(s) name no gene of var_names "
+                         f"({list(perts[t < 0][:5])}); a held-out perturbation is predicted from its target gene's "
+                         "place in the gene graph, so name each perturbation by its target gene (e.g. 'GATA1' or "
+                         "'GATA1_sg2') or drop the cells of the others.")
+    n_test, n_val = _split_sizes(len(t), test_fraction, val_fraction)
+    if len(t) - n_test - n_val < MIN_TRAIN_PERTURBATIONS:
+        raise ValueError(f"{source} has {len(t)} perturbation(s): holding out {n_test} for test and {n_val} for "
+                         f"validation leaves {len(t) - n_test - n_val} to train on (at least "
+                         f"{MIN_TRAIN_PERTURBATIONS} needed); use a screen with more perturbed genes (>= 50 "
+                         "recommended) or lower test_fraction / val_fraction.")
+    return t
 
 # %% ../../nbs/15c_perturbation_prediction.ipynb #c011
 def _pearson(a:np.ndarray, b:np.ndarray) -> float:
@@ -206,6 +235,34 @@ def train_delta_model(model:PerturbationDeltaModel, features, deltas, targets, t
     return dict(epochs_trained=len(hist), best_epoch=best_epoch, best_val_mse=float(best),
                 history=pd.DataFrame(hist, columns=['loss', 'val_loss']))
 
+# %% ../../nbs/15c_perturbation_prediction.ipynb #c021b
+def effective_curvature(model:PerturbationDeltaModel) -> float:
+    "c·s², s the learned scale before exp0: the curvature at which the same function has scale 1 (0 when flat)."
+    return model.curvature*math.exp(2*float(model.encoder.to_ball.log_scale.numpy()))
+
+def unit_curvature_equivalent(model:PerturbationDeltaModel) -> PerturbationDeltaModel:
+    "The same function at curvature 1 (x -> sqrt(c)·x maps the c-ball onto the unit ball); needs a built model, c > 0."
+    c, E = model.curvature, model.embedding_dim
+    if c <= 0:
+        raise ValueError("the flat model (curvature 0) has no curved equivalent; pass a model with curvature > 0.")
+    if not model.built: raise ValueError("build the model first (call it once on (features, targets)).")
+    k = math.sqrt(c)
+    new = PerturbationDeltaModel(model.num_genes, 1.0, model.hidden_dim, E, model.dropout_rate,
+                                 adjacency=model.adjacency, aggregation=True)
+    n_feat = int(model.encoder.input_proj.kernel.shape[0])
+    new((np.zeros((model.num_genes, n_feat), np.float32), np.zeros(1, np.int32)))
+    out = []
+    for w, v in zip(model.weights, model.get_weights()):
+        if w.path.endswith('log_scale'): v = v + math.log(k)                     # the scale takes sqrt(c) ...
+        elif w.path.endswith('ball_points'): v = v*k                             # ... the points move with the map
+        elif w.path.endswith('decoder_hidden/kernel'):                           # log0 and d are sqrt(c) larger
+            v = v.copy()
+            v[:E] /= c                                                           # log0 z_g ⊙ log0 z_t
+            v[E:3*E + 1] /= k                                                    # log0 z_g, log0 z_t, distance
+        out.append(v)
+    new.set_weights(out)
+    return new
+
 # %% ../../nbs/15c_perturbation_prediction.ipynb #c023
 def _device() -> str: return 'GPU:0' if tf.config.list_logical_devices('GPU') else 'cpu'
 
@@ -213,20 +270,22 @@ def run_heldout_perturbations(adata:ad.AnnData, # prepared screen (prior in varp
                               seed:int=0, curvatures=(1.0,), hidden_dim:int=16, embedding_dim:int=8,
                               dropout:float=0.0, epochs:int=200, patience:int=20, learning_rates=(1e-2,),
                               ridge_alphas=(1.0,), test_fraction:float=0.2, val_fraction:float=0.1, top_k:int=20,
+                              source:str='the screen', # how errors name the data
                              ) -> tuple[dict, dict, dict]:
-    "Fit every predictor on one split by perturbation: ({model: metrics}, {model: budget}, extras)."
+    "Fit every predictor on one split by perturbation: ({model: metrics}, {model: budget}, extras incl. predictions)."
     if len(learning_rates) != len(ridge_alphas):
         raise ValueError(f"equal tuning budgets: {len(learning_rates)} learning rates but {len(ridge_alphas)} ridge "
                          "alphas; give both families the same number of configurations.")
-    D, t = perturbation_deltas(adata), target_indices(adata)
-    if (t < 0).any(): raise ValueError(f"{int((t < 0).sum())} perturbation(s) name no gene of var_names.")
+    t = check_heldout_screen(adata, test_fraction, val_fraction, source)
+    D = perturbation_deltas(adata)
     m = split_perturbations(len(D), test_fraction, val_fraction, seed)
     F, prior, G = adata.varm['gene_features'], adata.varp['gene_network'], adata.n_vars
     E = true_deltas(adata)
     E_test = None if E is None else E[m['test']]
     n_ex = int(m['train'].sum())*G
-    res, budget, extras = {}, {}, {'masks': m}
+    res, budget, extras = {}, {}, {'masks': m, 'observed': D[m['test']], 'predictions': {}}
     def record(name, pred, b):
+        extras['predictions'][name] = np.asarray(pred, np.float32)
         res[name] = delta_metrics(pred, D[m['test']], top_k, E_test)
         budget[name] = dict(training_examples=n_ex, device='cpu', configs_tried=1, epochs_trained='-',
                             best_epoch='-') | b
@@ -255,7 +314,8 @@ def run_heldout_perturbations(adata:ad.AnnData, # prepared screen (prior in varp
                                 epochs_trained=fit['epochs_trained'], best_epoch=fit['best_epoch'],
                                 time_s=tm.seconds, device=_device(), configs_tried=len(learning_rates),
                                 learning_rate=lr))
-        if c > 0: extras[f'{name}_norms'] = embedding_norm_summary(mdl.embed(F).numpy(), c)
+        if c > 0: extras[f'{name}_norms'] = embedding_norm_summary(mdl.embed(F).numpy(), c) | dict(
+            effective_curvature=effective_curvature(mdl))
         extras[f'{name}_model'] = mdl
     return res, budget, extras
 
@@ -283,3 +343,24 @@ def delta_budget_table(rows) -> pd.DataFrame:
     cols = ('parameters', 'epochs_trained', 'best_epoch', 'training_examples', 'configs_tried')
     return pd.DataFrame({k: g[k].agg(span) for k in cols}
                         | {'wall_time_s': g['time_s'].mean().round(3), 'device': g['device'].agg(span)})
+
+# %% ../../nbs/15c_perturbation_prediction.ipynb #c031b
+def curvature_vs_flat_table(paired:dict, # paired_comparison results keyed '{prior}:{model}_vs_{baseline}:{metric}'
+                            priors, # prior labels, in order
+                            curved, # names of the curved models, e.g. ['hyperbolic_c0.3', 'hyperbolic_c1']
+                            metrics, # metrics to report
+                           ) -> pd.DataFrame:
+    "One row per (prior, curved model, metric): means, paired difference with 95% CI, W/T/L, p and verdict vs flat."
+    rows = []
+    for lab in priors:
+        for h in curved:
+            for met in metrics:
+                key = f'{lab}:{h}_vs_flat:{met}'
+                if key not in paired:
+                    raise KeyError(f"no paired comparison {key!r}; run every curvature at every prior.")
+                c = paired[key]
+                rows.append({'prior': lab, 'model': h, 'metric': met, 'mean_curved': c['mean_model'],
+                             'mean_flat': c['mean_baseline'], 'diff': c['mean_diff'], 'ci_low': c['ci_low'],
+                             'ci_high': c['ci_high'], 'w/t/l': f"{c['wins']}/{c['ties']}/{c['losses']}",
+                             'p_value': c['p_value'], 'verdict': c['verdict']})
+    return pd.DataFrame(rows)
