@@ -25,10 +25,10 @@ from .. import knn as knn_lib
 # %% auto #0
 __all__ = ['EnhancedSpatialGNN', 'CELLTYPE_CONFIGS', 'PAPER_IN_DIM', 'PAPER_N_CLASSES', 'THESIS_N_PARAMS', 'GAT_FIELDS',
            'PYG_GRAPH_BASELINES', 'GAT_VARIANTS', 'MODEL_NAMES', 'GRAPH_MODELS', 'LINEAR_MODELS',
-           'ResidualGATClassifier', 'CelltypeConfig', 'celltype_config', 'build_celltype_model', 'parameter_table',
-           'count_config_parameters', 'make_torch_model', 'uses_graph', 'dense_features', 'smart_oversample',
-           'cell_inputs', 'knn_edges', 'knn_to_reference', 'build_cell_graph', 'train_node_model', 'model_label',
-           'fit_torch_on_split', 'fit_linear_on_split', 'celltype_labels', 'run_celltype_split']
+           'ResidualGATClassifier', 'CelltypeConfig', 'celltype_config', 'build_celltype_model', 'make_torch_model',
+           'uses_graph', 'dense_features', 'smart_oversample', 'cell_inputs', 'knn_edges', 'knn_to_reference',
+           'build_cell_graph', 'train_node_model', 'model_label', 'fit_torch_on_split', 'fit_linear_on_split',
+           'celltype_labels', 'run_celltype_split']
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c007
 from ..attention import SparseGATConv, sparse_linear as _sparse_linear
@@ -125,11 +125,16 @@ class CelltypeConfig:
     patience: int|None = 30            # early-stopping patience on validation macro-F1 (None: none)
     lr: float = 5e-3                   # AdamW learning rate
     weight_decay: float = 5e-4         # AdamW weight decay
+    scheduler: str = 'none'            # learning-rate schedule: 'none', 'cosine' (warm restarts) or 'plateau'
+    clip_grad_norm: float|None = None  # max global gradient norm (None: no clipping)
+    amp: bool = False                  # mixed precision (autocast) where the device is CUDA; ignored elsewhere
     linear_Cs: tuple = (0.001, 0.01, 0.1, 1.0)   # C grid of the tuned logistic regression and linear SVM
     wandb_mode: str|None = 'disabled'  # tracking of the torch fits
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c011b
-CELLTYPE_CONFIGS = {'quick': CelltypeConfig(), 'paper': CelltypeConfig(hidden=(2048, 1024, 512, 256))}
+CELLTYPE_CONFIGS = {'quick': CelltypeConfig(),
+                    'paper': CelltypeConfig(hidden=(2048, 1024, 512, 256), k=12, scheduler='cosine', clip_grad_norm=1.0,
+                                            amp=True)}
 PAPER_IN_DIM, PAPER_N_CLASSES, THESIS_N_PARAMS = 28991, 11, 74_906_380
 
 def celltype_config(config: CelltypeConfig|str|dict|None = None, # a config, a CELLTYPE_CONFIGS name, a dict or a file
@@ -151,22 +156,6 @@ def build_celltype_model(config: CelltypeConfig|str|dict|None, # see celltype_co
     "The residual GAT of a configuration (plus overrides of its fields)."
     cfg = celltype_config(config, **overrides)
     return ResidualGATClassifier(in_dim, n_classes, **{f: getattr(cfg, f) for f in GAT_FIELDS})
-
-# %% ../../nbs/10_celltype_gnn.ipynb #c011f
-def parameter_table(model: nn.Module) -> pd.DataFrame:
-    "Parameters per top-level component (and in total) of `model`."
-    rows = {}
-    for name, p in model.named_parameters():
-        parts = name.split('.')
-        key = '.'.join(parts[:2]) if parts[0] in ('convs', 'res') else parts[0]
-        rows[key] = rows.get(key, 0) + p.numel()
-    return pd.DataFrame({'parameters': {**rows, 'total': sum(rows.values())}})
-
-def count_config_parameters(config: CelltypeConfig|str|dict = 'paper', # see celltype_config
-                            in_dim: int = PAPER_IN_DIM, n_classes: int = PAPER_N_CLASSES, **overrides) -> int:
-    "Learnable parameters of a configuration's GAT, counted on the meta device (no memory allocated)."
-    with torch.device('meta'): model = build_celltype_model(config, in_dim, n_classes, **overrides)
-    return count_parameters(model)
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c017
 PYG_GRAPH_BASELINES = {'gcn': GCN, 'sage': GraphSAGE, 'gin': GIN}
@@ -387,7 +376,8 @@ def train_node_model(model: nn.Module, data: Data, n_classes: int,
     loss_fn = make_loss(cfg.loss, data.y[data.train_mask], n_classes)
     mode = 'max' if 'f1' in monitor or 'acc' in monitor else 'min'
     train_cfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, epochs=cfg.epochs, monitor=monitor, mode=mode,
-                            patience=cfg.patience, seed=seed, device=device, progress=False, wandb_mode=cfg.wandb_mode)
+                            patience=cfg.patience, seed=seed, device=device, progress=False, wandb_mode=cfg.wandb_mode,
+                            scheduler=cfg.scheduler, clip_grad_norm=cfg.clip_grad_norm, amp=cfg.amp)
     inputs = ('x', 'edge_index') if uses_graph(model) else ('x',)
     trainer = Trainer(model, train_cfg, NodeTask(loss_fn=loss_fn, kind='classification', inputs=inputs))
     trainer.fit(data, data)

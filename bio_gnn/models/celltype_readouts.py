@@ -4,23 +4,31 @@
 
 # %% ../../nbs/10a_celltype_readouts.ipynb #c003
 from __future__ import annotations
-import math, threading, time
+import contextlib, math, threading, time
 from typing import Sequence
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
+import anndata as ad
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.data import Data
-from ..core import count_parameters
+from ..core import count_parameters, progress
 from ..evaluate import classification_metrics, stratified_split
+from ..losses import make_loss
+from ..preprocess import select_hvg
 from ..sampling import NeighborSubgraphLoader
+from ..synthetic import synthetic_cardiac
 from .celltype import (CelltypeConfig, ResidualGATClassifier, celltype_config, cell_inputs,
-                                     build_cell_graph, build_celltype_model, train_node_model)
+                                     build_cell_graph, build_celltype_model, train_node_model, knn_edges,
+                                     PAPER_IN_DIM, PAPER_N_CLASSES, THESIS_N_PARAMS)
 
 # %% auto #0
-__all__ = ['PBMC68K_MARKERS', 'integrated_gradients', 'class_attributions', 'marker_agreement', 'attention_by_class', 'PeakRSS',
-           'time_minibatch_epoch', 'scaling_point']
+__all__ = ['PBMC68K_MARKERS', 'integrated_gradients', 'class_attributions', 'marker_agreement', 'attention_by_class',
+           'parameter_table', 'count_config_parameters', 'PeakRSS', 'time_minibatch_epoch', 'scaling_point',
+           'PhaseMeter', 'scaled_rows', 'stream_preprocess', 'minibatch_epoch', 'minibatch_predict',
+           'million_cell_epoch']
 
 # %% ../../nbs/10a_celltype_readouts.ipynb #c038
 def integrated_gradients(fn, # x -> scalar tensor
@@ -126,9 +134,26 @@ def attention_by_class(model: ResidualGATClassifier, data: Data, class_names: Se
                              'entropy_norm': float(per['entropy_norm'][m, h].mean())})
     return pd.DataFrame(rows)
 
+# %% ../../nbs/10a_celltype_readouts.ipynb #c011f
+def parameter_table(model: nn.Module) -> pd.DataFrame:
+    "Parameters per top-level component (and in total) of `model`."
+    rows = {}
+    for name, p in model.named_parameters():
+        parts = name.split('.')
+        key = '.'.join(parts[:2]) if parts[0] in ('convs', 'res') else parts[0]
+        rows[key] = rows.get(key, 0) + p.numel()
+    return pd.DataFrame({'parameters': {**rows, 'total': sum(rows.values())}})
+
+def count_config_parameters(config: CelltypeConfig|str|dict = 'paper', # see celltype_config
+                            in_dim: int = PAPER_IN_DIM, n_classes: int = PAPER_N_CLASSES, **overrides) -> int:
+    "Learnable parameters of a configuration's GAT, counted on the meta device (no memory allocated)."
+    with torch.device('meta'): model = build_celltype_model(config, in_dim, n_classes, **overrides)
+    return count_parameters(model)
+
 # %% ../../nbs/10a_celltype_readouts.ipynb #c048
 class PeakRSS:
-    "Context manager: peak resident-memory increase (MiB) of this process during the block, sampled every `interval` s."
+    """Context manager: peak resident-memory increase (`peak_mb`, MiB) of this process during the block, and the peak
+    itself (`peak_total_mb`), sampled every `interval` s."""
     def __init__(self, interval: float = 0.02):
         self.interval, self.peak_mb = interval, None
 
@@ -152,7 +177,7 @@ class PeakRSS:
         self._stop.set()
         self._thread.join()
         self._max = max(self._max, self._rss())
-        self.peak_mb = self._max - self._base
+        self.peak_mb, self.peak_total_mb = self._max - self._base, self._max
 
 # %% ../../nbs/10a_celltype_readouts.ipynb #c048b
 def time_minibatch_epoch(model: nn.Module, data: Data, n_classes: int, num_neighbors: Sequence[int] = (5, 5, 5),
@@ -207,6 +232,208 @@ def scaling_point(adata, # counts AnnData
             'input': input_name, 'seconds_per_epoch': float(trainer.history['time_s'].mean()),
             'peak_rss_increase_mb': mem.peak_mb, 'test_macro_f1': m['macro_f1'], 'test_accuracy': m['accuracy'],
             'epochs': epochs, 'prep_seconds': prep_s, 'n_parameters': count_parameters(model)}
+
+# %% ../../nbs/10a_celltype_readouts.ipynb #c010
+class PhaseMeter:
+    "Wall time and peak resident memory of the whole process (GiB) per named phase: `with meter('knn'): ...`."
+    def __init__(self): self.rows = []
+
+    @staticmethod
+    def _reset_hwm() -> bool:
+        "Reset the kernel's peak-RSS counter (VmHWM) of this process (Linux); whether it worked."
+        try:
+            with open('/proc/self/clear_refs', 'w') as f: f.write('5')
+            return True
+        except OSError: return False
+
+    @staticmethod
+    def _hwm_gib() -> float|None:
+        "Peak resident memory since the last reset (VmHWM), GiB; None where /proc is missing."
+        try:
+            with open('/proc/self/status') as f: line = [ln for ln in f if ln.startswith('VmHWM:')][0]
+            return int(line.split()[1])/2**20
+        except (OSError, IndexError): return None
+
+    @contextlib.contextmanager
+    def __call__(self, name: str):
+        reset, t0, c0 = self._reset_hwm(), time.perf_counter(), time.process_time()
+        with PeakRSS() as mem: yield self
+        hwm = self._hwm_gib() if reset else None               # exact where /proc allows, else sampled
+        self.rows.append({'phase': name, 'seconds': time.perf_counter() - t0, 'cpu_seconds': time.process_time() - c0,
+                          'peak_rss_gib': hwm if hwm is not None else mem.peak_total_mb/1024,
+                          'rss_after_gib': mem._rss()/1024})
+
+    @property
+    def table(self) -> pd.DataFrame: return pd.DataFrame(self.rows)
+
+# %% ../../nbs/10a_celltype_readouts.ipynb #c016
+def _log_normalise_inplace(X: sp.csr_matrix, target_sum: float = 1e4, chunk: int = 100_000) -> sp.csr_matrix:
+    "X (CSR counts) overwritten by log1p(counts scaled to `target_sum` per cell), float32, `chunk` cells at a time."
+    X.data = X.data.astype(np.float32, copy=False)
+    scale = (target_sum/np.maximum(np.asarray(X.sum(1), np.float64).ravel(), 1)).astype(np.float32)
+    for i in range(0, X.shape[0], chunk):
+        a, b = X.indptr[i], X.indptr[min(i + chunk, X.shape[0])]
+        v = X.data[a:b]                                         # a view: scaled and logged in place
+        v *= np.repeat(scale[i:i + chunk], np.diff(X.indptr[i:i + chunk + 1]))
+        np.log1p(v, out=v)
+    return X
+
+def _column_moments(L: sp.csr_matrix, rows: np.ndarray, chunk: int) -> tuple[np.ndarray, np.ndarray]:
+    "(mean, standard deviation with ddof 1; 0 -> 1) of the columns of L over `rows`, chunk by chunk."
+    s, s2 = np.zeros(L.shape[1]), np.zeros(L.shape[1])
+    for i in range(0, len(rows), chunk):
+        b = L[rows[i:i + chunk]]
+        s += np.asarray(b.sum(0)).ravel()
+        s2 += np.asarray(b.multiply(b).sum(0)).ravel()
+    n = len(rows)
+    mean = s/n
+    sd = np.sqrt(np.maximum(s2 - n*mean**2, 0)/max(n - 1, 1))
+    return mean, np.where(sd > 0, sd, 1.0)
+
+def scaled_rows(L: sp.csr_matrix, rows, mean: np.ndarray, sd: np.ndarray, max_value: float = 10.0) -> np.ndarray:
+    "Rows of sparse log-expression `L`, scaled per gene ((x - mean)/sd, clipped to ±max_value): float32, dense."
+    x = L[np.asarray(rows)].toarray()
+    x -= mean.astype(np.float32)
+    x /= sd.astype(np.float32)
+    return np.clip(x, -max_value, max_value, out=x)
+
+def _chunked_pca(L, fit_rows, mean, sd, n_pcs: int, chunk: int, max_value: float) -> np.ndarray:
+    """PCA of the scaled, clipped rows of `L`: covariance accumulated over `fit_rows` chunk by chunk, its top
+    eigenvectors, then every cell projected chunk by chunk; (n_cells, n_pcs) float32. Exact (no randomisation)."""
+    d = L.shape[1]
+    gram, tot = np.zeros((d, d)), np.zeros(d)
+    for i in range(0, len(fit_rows), chunk):
+        z = scaled_rows(L, fit_rows[i:i + chunk], mean, sd, max_value)
+        gram += z.T @ z
+        tot += z.sum(0)
+    n = len(fit_rows)
+    mu = tot/n
+    evals, evecs = np.linalg.eigh((gram - n*np.outer(mu, mu))/max(n - 1, 1))
+    comps = evecs[:, ::-1][:, :n_pcs]
+    comps *= np.sign(comps[np.abs(comps).argmax(0), np.arange(comps.shape[1])])   # deterministic signs
+    out = np.empty((L.shape[0], comps.shape[1]), np.float32)
+    c32, mu32 = comps.astype(np.float32), mu.astype(np.float32)
+    for i in range(0, L.shape[0], chunk):
+        out[i:i + chunk] = (scaled_rows(L, np.arange(i, min(i + chunk, L.shape[0])), mean, sd, max_value) - mu32) @ c32
+    return out
+
+# %% ../../nbs/10a_celltype_readouts.ipynb #c017
+def stream_preprocess(X: sp.csr_matrix, # counts (cells x genes), CSR; OVERWRITTEN in place by log-normalised values
+                      fit_rows: np.ndarray, # cells the HVGs, scaling and PCA are fitted on (training cells)
+                      n_hvg: int = 2000, n_pcs: int = 50,
+                      chunk: int = 20_000, # cells densified at a time (memory: chunk x n_hvg floats)
+                      max_value: float = 10.0) -> dict: # clip of the scaled values (as `scale_genes`)
+    """Log-normalise (1e4 per cell), choose HVGs (seurat flavour, `select_hvg`), scale and PCA without a dense
+    cells x genes matrix: {'L': log-normalised HVG columns (CSR), 'mean', 'sd', 'hvg', 'embedding'}."""
+    fit_rows = np.sort(np.asarray(fit_rows))
+    L = _log_normalise_inplace(X, chunk=5*chunk)
+    hvg = np.arange(L.shape[1])
+    if n_hvg < L.shape[1]:
+        t = ad.AnnData(X=L[fit_rows])
+        select_hvg(t, n_hvg, 'seurat', subset=False, keep_raw=False)
+        hvg = np.flatnonzero(t.var['highly_variable'].to_numpy())
+        del t
+        L = L[:, hvg].tocsr()
+    mean, sd = _column_moments(L, fit_rows, chunk)
+    emb = _chunked_pca(L, fit_rows, mean, sd, min(n_pcs, L.shape[1] - 1), chunk, max_value)
+    return {'L': L, 'mean': mean, 'sd': sd, 'hvg': hvg, 'embedding': emb, 'max_value': max_value}
+
+# %% ../../nbs/10a_celltype_readouts.ipynb #c020
+def _batch_inputs(pp: dict, n_id: torch.Tensor, device) -> torch.Tensor:
+    "Scaled HVG features of the nodes `n_id` of a mini-batch, densified only for them."
+    return torch.from_numpy(scaled_rows(pp['L'], n_id.numpy(), pp['mean'], pp['sd'], pp['max_value'])).to(device)
+
+def minibatch_epoch(model: nn.Module, pp: dict, edge_index: torch.Tensor, y: np.ndarray, train: np.ndarray,
+                    cfg: CelltypeConfig, num_neighbors: Sequence[int], batch_size: int, seed: int = 0,
+                    device: str = 'cpu', max_batches: int|None = None) -> dict:
+    """One epoch of neighbour-sampled training (`NeighborSubgraphLoader`, sampled edges, seeds first) over the
+    `train` cells: features scaled per batch from `pp` (`stream_preprocess`), the config's loss, AdamW, clipping."""
+    n_classes = int(y.max()) + 1
+    gen = torch.Generator().manual_seed(seed)
+    loader = NeighborSubgraphLoader(Data(edge_index=edge_index, num_nodes=len(y)), list(num_neighbors),
+                                    input_nodes=torch.as_tensor(train), batch_size=batch_size, shuffle=True,
+                                    subgraph='sampled', generator=gen)
+    loss_fn = make_loss(cfg.loss, torch.as_tensor(y[train]), n_classes).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    y_t, n_run, losses, nodes = torch.as_tensor(y), min(len(loader), max_batches or len(loader)), [], 0
+    model.to(device).train()
+    for _, b in zip(range(n_run), progress(loader, desc='mini-batch epoch', total=n_run)):
+        opt.zero_grad(set_to_none=True)
+        out = model(_batch_inputs(pp, b.n_id, device), b.edge_index.to(device))[:b.batch_size]
+        loss = loss_fn(out, y_t[b.n_id[:b.batch_size]].to(device))
+        loss.backward()
+        if cfg.clip_grad_norm: nn.utils.clip_grad_norm_(model.parameters(), cfg.clip_grad_norm)
+        opt.step()
+        losses.append(loss.item())
+        nodes += int(b.num_nodes)
+    return {'batches': n_run, 'batches_per_epoch': len(loader), 'mean_subgraph_nodes': nodes/max(n_run, 1),
+            'first_loss': losses[0], 'last_loss': float(np.mean(losses[-10:]))}
+
+@torch.no_grad()
+def minibatch_predict(model: nn.Module, pp: dict, edge_index: torch.Tensor, cells: np.ndarray,
+                      num_neighbors: Sequence[int], batch_size: int, seed: int = 0, device: str = 'cpu') -> np.ndarray:
+    "Predicted classes of `cells` from their sampled neighbourhoods (eval mode), batch by batch."
+    loader = NeighborSubgraphLoader(Data(edge_index=edge_index, num_nodes=pp['L'].shape[0]), list(num_neighbors),
+                                    input_nodes=torch.as_tensor(cells), batch_size=batch_size, subgraph='sampled',
+                                    generator=torch.Generator().manual_seed(seed))
+    model.to(device).eval()
+    preds = [model(_batch_inputs(pp, b.n_id, device), b.edge_index.to(device))[:b.batch_size].argmax(1).cpu()
+             for b in loader]
+    return torch.cat(preds).numpy()
+
+# %% ../../nbs/10a_celltype_readouts.ipynb #c021
+def million_cell_epoch(n_cells: int = 1_000_000, # synthetic_cardiac cells
+                       n_genes: int = 2000, # genes generated
+                       n_hvg: int = 2000, # HVGs chosen on training cells (the model's inputs, scaled)
+                       config: CelltypeConfig|str|dict|None = 'quick', # the GAT, loss, lr (see celltype_config)
+                       k: int|None = None, # neighbours of the k-NN graph (None: the config's k)
+                       n_pcs: int|None = None, # PCs of the graph embedding (None: the config's n_pcs)
+                       batch_size: int = 512, # seed cells per mini-batch
+                       num_neighbors: Sequence[int]|None = None, # fan-out per hop (None: 5 per GAT block)
+                       eval_cells: int = 10_000, # validation cells scored after the epoch (0: none)
+                       max_batches: int|None = None, # stop the epoch early (tests); None: the whole epoch
+                       chunk: int = 20_000, # cells densified at a time in preprocessing
+                       seed: int = 0, device: str = 'cpu') -> dict:
+    """Generate `n_cells` synthetic cardiac cells, preprocess them (log-normalise, HVGs, scaling, PCA) without a
+    dense matrix, build the k-NN graph (`knn_edges`) and train the GAT one neighbour-sampled epoch; per phase the
+    wall time and the process's peak resident memory, and the budget of the epoch."""
+    cfg = celltype_config(config)
+    if not 2 <= n_hvg <= n_genes:
+        raise ValueError(f"n_hvg={n_hvg} must be between 2 and n_genes={n_genes} (the genes generated); lower it.")
+    k, n_pcs = int(k or cfg.k), int(n_pcs or cfg.n_pcs)
+    num_neighbors = list(num_neighbors or [5]*(len(cfg.hidden) - 1))
+    meter, t_all = PhaseMeter(), time.perf_counter()
+    with meter('generate'):
+        adata = synthetic_cardiac(n_cells, n_genes, seed=seed)
+        lab = adata.obs[adata.uns['bio_gnn']['label_key']].astype('category')
+        y, classes = lab.cat.codes.to_numpy().astype(np.int64), list(lab.cat.categories)
+        X, nnz = adata.X, int(adata.X.nnz)
+        del adata, lab
+    tr, va, _ = stratified_split(y, (0.7, 0.15, 0.15), seed=seed)
+    with meter('preprocess'):
+        pp = stream_preprocess(X, tr, n_hvg, n_pcs, chunk)
+        del X
+    with meter('knn'): edge_index = knn_edges(pp['embedding'], k)
+    torch.manual_seed(seed)
+    model = build_celltype_model(cfg, pp['L'].shape[1], len(classes))
+    with meter('train_epoch'):
+        ep = minibatch_epoch(model, pp, edge_index, y, tr, cfg, num_neighbors, batch_size, seed, device, max_batches)
+    f1 = None
+    if eval_cells:
+        with meter('evaluate'):
+            ev = np.random.default_rng(seed).choice(va, min(eval_cells, len(va)), replace=False)
+            pred = minibatch_predict(model, pp, edge_index, ev, num_neighbors, batch_size, seed, device)
+            f1 = classification_metrics(y[ev], pred, labels=np.arange(len(classes)))['macro_f1']
+    phases = meter.table
+    epoch_s = float(phases.set_index('phase').loc['train_epoch', 'seconds'])
+    complete = ep['batches'] == ep['batches_per_epoch']
+    return {'n_cells': n_cells, 'n_genes': n_genes, 'n_hvg': int(pp['L'].shape[1]), 'n_pcs': n_pcs, 'k': k,
+            'nnz_counts': nnz, 'n_edges': int(edge_index.shape[1]), 'n_parameters': count_parameters(model),
+            'n_train_cells': len(tr), 'batch_size': batch_size, 'num_neighbors': num_neighbors, **ep,
+            'seconds_per_epoch': epoch_s*ep['batches_per_epoch']/ep['batches'], 'epoch_complete': complete,
+            'val_macro_f1': f1, 'val_cells_scored': int(min(eval_cells, len(va))),
+            'wall_time_s': time.perf_counter() - t_all, 'peak_rss_gib': float(phases['peak_rss_gib'].max()),
+            'device': str(device), 'threads': torch.get_num_threads(), 'phases': phases.to_dict('records')}
 
 # %% ../../nbs/10a_celltype_readouts.ipynb #c051
 PBMC68K_MARKERS = {
