@@ -180,7 +180,9 @@ def connectome_command(data: str|None, # folder / glob / file of recordings; Non
             ck = dict(checkpoint_dir=str(Path(p['checkpoint_dir'])/f'{name}_seed{seed}'), resume=True)
         fit_kw = dict(seed=seed, device=device, progress=False, wandb_mode='disabled', **ck)
         with Timer() as tt:
-            if ctx.active: trn = fit_window_model(PerStepModel(m), trs, vas, cfg, task=PerStepTask(hide), **fit_kw)
+            if ctx.active:   # early stopping on the target-pooled validation MSE, the one process's val_loss
+                trn = fit_window_model(PerStepModel(m), trs, vas, cfg, task=PerStepTask(hide), monitor='val_mse',
+                                       **fit_kw)
             else: trn = fit_per_step_model(m, trs, vas, cfg, hide_fraction=hide, **fit_kw)
         fitted[name], histories[name] = m.eval(), trn.history
         budgets[name] = {**fit_budget(trn, trs, tt.seconds), 'hide_fraction': hide, 'device': str(trn.device),

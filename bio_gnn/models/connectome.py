@@ -407,9 +407,9 @@ def fit_window_model(model: nn.Module, # e.g. ConnectomeGATLSTM
     cfg_keys = {f.name for f in fields(ConnectomeConfig)}
     cfg = load_connectome_config(config, **{k: v for k, v in train_kw.items() if k in cfg_keys})
     train_kw = {k: v for k, v in train_kw.items() if k not in cfg_keys}
-    tc = TrainConfig(optimizer='adam', lr=cfg.lr, weight_decay=cfg.weight_decay, epochs=cfg.epochs,
-                     patience=cfg.patience, monitor='val_loss', mode='min', seed=seed,
-                     clip_grad_norm=cfg.clip_grad_norm, **train_kw)
+    tc = TrainConfig(**{'optimizer': 'adam', 'lr': cfg.lr, 'weight_decay': cfg.weight_decay, 'epochs': cfg.epochs,
+                        'patience': cfg.patience, 'monitor': 'val_loss', 'mode': 'min', 'seed': seed,
+                        'clip_grad_norm': cfg.clip_grad_norm, **train_kw})   # train_kw may override any of them
     trainer = Trainer(model, tc, task or WindowTask())
     trainer.fit(window_loader(train, cfg.batch_size, shuffle=True, seed=seed), window_loader(val, cfg.batch_size))
     return trainer
