@@ -140,7 +140,7 @@ UNS_KEYS = ('dataset', 'label_key', 'x_is', 'raw_is', 'source', 'reference', 'dr
             'true_effects', 'perturbation_names', 'perturbation_types', 'effect_sizes', 'protein_names',
             'protein_genes', 'preprocess', 'qc_thresholds', 'knn', 'temporal', 'gvae', 'true_effect_genes',
             'hyperperturb_preprocess', 'perturbations', 'perturbation_key', 'gene_network_info', 'reward_kind',
-            'gene_feature_names', 'activity', 'simulation', 'cengen')
+            'gene_feature_names', 'activity', 'simulation', 'cengen', 'hidden_programme', 'connectome_predictions')
 X_IS_VALUES = ('counts', 'scaled', 'log1p_normalised', 'simulated_continuous', 'sctransform_corrected_counts',
                'activity (calcium), NaN where not recorded')
 
