@@ -71,6 +71,7 @@ STAGES = [
     Stage('connectome', '12b_connectome_experiment.ipynb',
           ('connectome_model', 'connectome_readouts', 'worm_funatlas', 'connectome_tests', 'connectome_training')),
     Stage('gvae_model', '13_spatial_gvae.ipynb', ('synthetic_assays', 'preprocessing') + _SHARED),
+    Stage('gvae_training', '13d_gvae_training.ipynb', ('gvae_model',)),
     Stage('stagate', '13_stagate.ipynb', ('gvae_model',)),
     Stage('gvae', '13a_spatial_gvae_experiment.ipynb', ('gvae_model', 'stagate', 'visium')),
     Stage('gvae_image_prior', '13b_gvae_image_prior.ipynb', ('gvae',)),

@@ -19,7 +19,8 @@ from torch_geometric.nn import GATConv
 from ..core import as_dense, count_parameters, get_device, get_logger, keep_torch_threads, load_config
 from ..core import seed_everything
 from ..losses import zinb_nll, gaussian_kl
-from ..train import TrainConfig, Trainer, Task, save_checkpoint, load_checkpoint
+from ..train import TrainConfig, Task, save_checkpoint, load_checkpoint
+from .gvae_training import kl_beta, check_stopping, split_spots, spot_rows, GVAETrainer, training_summary
 from ..evaluate import cluster_embedding
 from .. import preprocess as pp
 from .. import knn as bknn
@@ -27,7 +28,7 @@ from .. import knn as bknn
 log = get_logger('models.gvae')
 
 # %% auto #0
-__all__ = ['log', 'GVAEConfig', 'load_gvae_config', 'kl_beta', 'check_spatial_input', 'spatial_graph', 'select_spatial_genes',
+__all__ = ['log', 'GVAEConfig', 'load_gvae_config', 'check_spatial_input', 'spatial_graph', 'select_spatial_genes',
            'prepare_spatial', 'condition_kind', 'gvae_data', 'SpatialGVAE', 'GVAETask', 'GVAE']
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c007
@@ -40,7 +41,9 @@ class GVAEConfig:
     dropout: float = 0.1               # dropout in encoders, decoder and on attention coefficients
     lr: float = 1e-3                   # learning rate (AdamW)
     weight_decay: float = 1e-4         # AdamW weight decay
-    epochs: int = 200                  # training epochs (full batch: one step per epoch)
+    epochs: int = 1000                 # epoch cap (full batch: one step per epoch); with patience it should not bind
+    val_fraction: float = 0.1          # spots (seeded) whose loss terms are held out for validation; 0: none
+    patience: int|None = 30            # epochs after kl_annealing_end without val_loss gain; None: fixed schedule
     kl_weight_max: float = 1.0         # final weight beta of KL(q || p)
     kl_annealing_start: int = 0        # epoch (0-based) where beta starts rising from 0
     kl_annealing_end: int = 50         # epoch where beta reaches kl_weight_max
@@ -72,6 +75,7 @@ class GVAEConfig:
         if self.kl_annealing_start < 0 or self.kl_annealing_end < self.kl_annealing_start:
             bad('kl_annealing_end', f'an epoch >= kl_annealing_start={self.kl_annealing_start} >= 0')
         if self.graph not in ('knn', 'radius'): bad('graph', "'knn' or 'radius'")
+        check_stopping(self.val_fraction, self.patience)
         if self.graph == 'radius' and not (self.radius or 0) > 0: bad('radius', "a positive float when graph='radius'")
         if self.prior not in ('conditional', 'standard_normal'): bad('prior', "'conditional' or 'standard_normal'")
         if self.cluster_method not in ('kmeans', 'leiden'): bad('cluster_method', "'kmeans' or 'leiden'")
@@ -80,16 +84,6 @@ def load_gvae_config(src=None, # a JSON/YAML file, a dict, a GVAEConfig or None 
                      **overrides) -> GVAEConfig:
     "A `GVAEConfig` from a JSON/YAML file, dict or GVAEConfig plus `overrides` (unknown keys raise)."
     return load_config(GVAEConfig, asdict(src) if isinstance(src, GVAEConfig) else src, **overrides)
-
-# %% ../../nbs/13_spatial_gvae.ipynb #c010
-def kl_beta(epoch: int, # 0-based epoch
-            start: int = 0, # kl_annealing_start
-            end: int = 50, # kl_annealing_end
-            max_weight: float = 1.0 # kl_weight_max
-           ) -> float:
-    "KL weight at `epoch`: 0 until `start`, rising linearly to `max_weight` at `end`, then constant."
-    if end <= start: return float(max_weight) if epoch >= start else 0.0
-    return float(max_weight) * min(max((epoch - start) / (end - start), 0.0), 1.0)
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c013
 def _counts_layer(adata: ad.AnnData, counts_layer: str|None) -> str|None:
@@ -333,7 +327,7 @@ class SpatialGVAE(nn.Module):
 
 # %% ../../nbs/13_spatial_gvae.ipynb #c035
 class GVAETask(Task):
-    "Trainer adapter for SpatialGVAE: loss = mean over spots of ZINB NLL (summed over genes) + beta(t) * KL(q || p)."
+    "Trainer adapter for SpatialGVAE: loss = mean over the split's spots of ZINB NLL (over genes) + beta(t) * KL(q||p)."
     def __init__(self, config: GVAEConfig):
         super().__init__(loss_fn=zinb_nll)
         self.config, self.beta = config, 0.0
@@ -353,13 +347,14 @@ class GVAETask(Task):
         return nll, kl
 
     def loss(self, out, batch, split):
-        nll, kl = self.terms(out, batch)
+        nll, kl = (t[spot_rows(batch, split)] for t in self.terms(out, batch))   # the split's spots (13d)
         out['nll_spot'], out['kl_spot'] = nll.detach(), kl.detach()
         return (nll + self.beta * kl).mean()
 
     def select(self, out, batch, split):
-        if 'nll_spot' not in out: out['nll_spot'], out['kl_spot'] = (t.detach() for t in self.terms(out, batch))
-        return torch.stack([out['nll_spot'], out['kl_spot']], 1), batch.library
+        r = spot_rows(batch, split)
+        if 'nll_spot' not in out: out['nll_spot'], out['kl_spot'] = (t[r].detach() for t in self.terms(out, batch))
+        return torch.stack([out['nll_spot'], out['kl_spot']], 1), batch.library[r]
 
     def metrics(self, pred, target):
         return {'nll': float(pred[:, 0].mean()), 'kl': float(pred[:, 1].mean()), 'beta': float(self.beta)}
@@ -404,9 +399,9 @@ class GVAE:
         "The engine's configuration derived from this model's."
         c = self.config
         return TrainConfig(optimizer='adamw', lr=c.lr, weight_decay=c.weight_decay, epochs=c.epochs,
-                           clip_grad_norm=c.clip_grad_norm, monitor='val_loss', restore_best=False, patience=None,
-                           seed=c.seed, device=c.device, checkpoint_dir=checkpoint_dir, progress=c.progress,
-                           wandb_mode='disabled', wandb_name='gvae')
+                           clip_grad_norm=c.clip_grad_norm, monitor='val_loss', restore_best=c.patience is not None,
+                           patience=c.patience, seed=c.seed, device=c.device, checkpoint_dir=checkpoint_dir,
+                           progress=c.progress, wandb_mode='disabled', wandb_name='gvae')
 
     def fit(self, adata: ad.AnnData, checkpoint_dir: str|None = None,
             prep: ad.AnnData|None = None, # `prepare_spatial(adata, config)` done already; None: prepare here
@@ -416,10 +411,11 @@ class GVAE:
         if prep is None: prep = prepare_spatial(adata, c)
         else: _check_prepared(prep, adata, c)
         data, self.cond_stats = gvae_data(prep, c)
+        if c.val_fraction > 0: data.train_mask, data.val_mask = split_spots(prep.n_obs, c.val_fraction, c.seed)
         self.prep, self.genes, self.n_domains = prep, list(prep.var_names), _n_domains(adata, c)
         seed_everything(c.seed)
         self.model = self._build(prep.n_vars, data.cond.shape[1])
-        self.trainer = Trainer(self.model, self.train_config(checkpoint_dir), GVAETask(c))
+        self.trainer = GVAETrainer(self.model, self.train_config(checkpoint_dir), GVAETask(c), c.kl_annealing_end)
         log.info(f"GVAE: {prep.n_obs} spots, {prep.n_vars} genes, condition {self.cond_stats['kind']!r}, "
                  f"prior {c.prior!r}, {data.edge_index.shape[1]} edges, "
                  f"{count_parameters(self.model, trainable_only=False)} parameters")
@@ -469,7 +465,7 @@ class GVAE:
         adata.uns['bio_gnn']['gvae'] = {
             'config': json.dumps(asdict(self.config)), 'genes': np.array(self.genes, dtype=object),
             'condition': self.cond_stats['kind'], 'n_domains': int(info['n_clusters']), 'cluster_method': method,
-            'epochs_trained': int(len(h)) if h is not None else 0,
+            **training_summary(h, self.config.epochs, self.config.patience, self.config.kl_annealing_end),
             'final_val_nll': float(h['val_nll'].iloc[-1]) if trained else float('nan'),
             'final_val_kl': float(h['val_kl'].iloc[-1]) if trained else float('nan')}
         return adata
