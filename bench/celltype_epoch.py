@@ -23,8 +23,9 @@ other jobs the wall time overstates, and CPU seconds / threads is the time an id
 The issue's goal: <= 127 s per epoch and <= 16 GiB peak at 50,000 cells on 2 cores.
 """
 from __future__ import annotations
-import argparse, json, os, resource, subprocess, sys, time
+import argparse, json, os, resource, sys, time
 from pathlib import Path
+from _child import run_child   # bench/_child.py: this script's folder is on sys.path
 
 LAYERS = {'gat': 'SparseGATConv', 'gat_pyg': 'PyG GATConv'}
 GOAL_SECONDS, GOAL_GIB, GOAL_CELLS = 127.0, 16.0, 50_000
@@ -167,23 +168,11 @@ def main(argv=None) -> dict:
                     continue
                 cmd = [sys.executable, __file__, '--child', '--n', str(n), '--layer', layer, '--precision', precision]
                 cmd += [f'--{a}={getattr(args, a)}' for a in ('config', 'genes', 'density', 'k', 'epochs', 'threads', 'seed')]
-                t0 = time.perf_counter()
-                try:
-                    cp = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
-                except subprocess.TimeoutExpired:
-                    rec.update(status='timeout', note=f'process killed after {args.timeout:.0f} s')
-                    runs.append(rec)
-                    print(f"  n={n:>7d} {precision} {LAYERS[layer]:>14s}: TIMEOUT after {args.timeout:.0f} s", flush=True)
-                    continue
-                if cp.returncode != 0:
-                    err = cp.stderr.strip().splitlines()
-                    rec.update(status='error', returncode=cp.returncode, note=err[-1][:300] if err else f'exit {cp.returncode}')
-                    runs.append(rec)
-                    print(f"  n={n:>7d} {precision} {LAYERS[layer]:>14s}: ERROR ({cp.returncode}) {rec['note']}", flush=True)
-                    continue
-                rec.update(status='ok', **json.loads(cp.stdout.strip().splitlines()[-1]),
-                           process_seconds=round(time.perf_counter() - t0, 1))
+                ok = run_child(cmd, rec, args.timeout, env)
                 runs.append(rec)
+                if not ok:
+                    print(f"  n={n:>7d} {precision} {LAYERS[layer]:>14s}: {rec['status'].upper()} {rec['note']}", flush=True)
+                    continue
                 print(f"  n={n:>7d} {precision} {LAYERS[layer]:>14s}: {rec['seconds']:8.2f} s/epoch "
                       f"({rec['cpu_seconds']:.1f} CPU s)  peak {rec['peak_rss_gib']:6.2f} GiB, in training "
                       f"{rec['training_peak_gib']} GiB (making the data and model: {rec['rss_before_gib']:.2f} GiB)",

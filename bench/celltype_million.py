@@ -19,8 +19,9 @@ Writes runs/<timestamp>-<name>/results/<name>.json (bio_gnn.core.start_run + wri
 scaling table of 10b_celltype_experiment through `scaling_minibatch_from`) and prints one line per size and phase.
 """
 from __future__ import annotations
-import argparse, json, os, subprocess, sys, time
+import argparse, json, os, sys, time
 from pathlib import Path
+from _child import run_child   # bench/_child.py: this script's folder is on sys.path
 
 GOAL_CELLS, GOAL_GIB = 1_000_000, 24.0
 
@@ -94,23 +95,11 @@ def main(argv=None) -> dict:
                 ('genes', 'hvg', 'config', 'batch_size', 'eval_cells', 'threads', 'device', 'seed')]
         cmd += [f'--{a.replace("_", "-")}={getattr(args, a)}' for a in ('k', 'max_batches', 'num_neighbors')
                 if getattr(args, a)]
-        t0 = time.perf_counter()
-        try:
-            cp = subprocess.run(cmd, capture_output=True, text=True, timeout=args.timeout, env=env)
-        except subprocess.TimeoutExpired:
-            rec.update(status='timeout', note=f'process killed after {args.timeout:.0f} s')
-            runs.append(rec)
-            print(f"  n={n:>8d}: TIMEOUT after {args.timeout:.0f} s", flush=True)
-            continue
-        if cp.returncode != 0:
-            err = cp.stderr.strip().splitlines()
-            rec.update(status='error', returncode=cp.returncode, note=err[-1][:300] if err else f'exit {cp.returncode}')
-            runs.append(rec)
-            print(f"  n={n:>8d}: ERROR ({cp.returncode}) {rec['note']}", flush=True)
-            continue
-        rec.update(status='ok', **json.loads(cp.stdout.strip().splitlines()[-1]),
-                   process_seconds=round(time.perf_counter() - t0, 1))
+        ok = run_child(cmd, rec, args.timeout, env)
         runs.append(rec)
+        if not ok:
+            print(f"  n={n:>8d}: {rec['status'].upper()} {rec['note']}", flush=True)
+            continue
         print(f"  n={n:>8d}: all phases {rec['wall_time_s']:.1f} s, epoch {rec['seconds_per_epoch']:.1f} s "
               f"({rec['batches']}/{rec['batches_per_epoch']} batches), peak {rec['peak_rss_gib']:.2f} GiB, "
               f"{rec['n_edges']:,} edges, val macro-F1 {rec['val_macro_f1']}", flush=True)
