@@ -127,7 +127,8 @@ class CelltypeConfig:
     weight_decay: float = 5e-4         # AdamW weight decay
     scheduler: str = 'none'            # learning-rate schedule: 'none', 'cosine' (warm restarts) or 'plateau'
     clip_grad_norm: float|None = None  # max global gradient norm (None: no clipping)
-    amp: bool = False                  # mixed precision (autocast) where the device is CUDA; ignored elsewhere
+    amp: bool = False                  # mixed precision (autocast): CUDA; on a CPU only with amp_dtype='bfloat16'
+    amp_dtype: str = 'float16'         # autocast dtype: 'float16' (CUDA) or 'bfloat16' (CUDA, and CPUs with bf16)
     linear_Cs: tuple = (0.001, 0.01, 0.1, 1.0)   # C grid of the tuned logistic regression and linear SVM
     wandb_mode: str|None = 'disabled'  # tracking of the torch fits
 
@@ -368,6 +369,7 @@ def build_cell_graph(features, # (n_cells, d) inputs: numpy or scipy sparse
 def train_node_model(model: nn.Module, data: Data, n_classes: int,
                      config: CelltypeConfig|str|dict|None = None, # loss, lr, weight_decay, epochs, patience, wandb_mode
                      seed: int = 0, device: str|None = None, monitor: str = 'val_macro_f1',
+                     checkpoint_dir: str|None = None, # per-epoch checkpoints; a fit interrupted there resumes
                      **overrides) -> Trainer: # CelltypeConfig fields
     "Train `model` on `data`'s training nodes (full batch), early-stopping on validation; returns the fitted Trainer."
     cfg = celltype_config(config, **overrides)
@@ -377,7 +379,8 @@ def train_node_model(model: nn.Module, data: Data, n_classes: int,
     mode = 'max' if 'f1' in monitor or 'acc' in monitor else 'min'
     train_cfg = TrainConfig(lr=cfg.lr, weight_decay=cfg.weight_decay, epochs=cfg.epochs, monitor=monitor, mode=mode,
                             patience=cfg.patience, seed=seed, device=device, progress=False, wandb_mode=cfg.wandb_mode,
-                            scheduler=cfg.scheduler, clip_grad_norm=cfg.clip_grad_norm, amp=cfg.amp)
+                            scheduler=cfg.scheduler, clip_grad_norm=cfg.clip_grad_norm, amp=cfg.amp,
+                            amp_dtype=cfg.amp_dtype, checkpoint_dir=checkpoint_dir, resume=checkpoint_dir is not None)
     inputs = ('x', 'edge_index') if uses_graph(model) else ('x',)
     trainer = Trainer(model, train_cfg, NodeTask(loss_fn=loss_fn, kind='classification', inputs=inputs))
     trainer.fit(data, data)

@@ -4,8 +4,9 @@
 
 # %% ../../nbs/10c_celltype_protocol.ipynb #p003
 from __future__ import annotations
-import warnings
+import hashlib, json, shutil, warnings
 from dataclasses import asdict
+from pathlib import Path
 from typing import Sequence
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ import scipy.sparse as sp
 import anndata as ad
 import torch
 from torch import nn
-from ..core import Timer, count_parameters, keep_torch_threads, as_dense
+from ..core import Timer, count_parameters, keep_torch_threads, as_dense, atomic_write
 from ..evaluate import classification_metrics, stratified_split, per_class_table
 from ..compare import fit_linear_baseline
 from .celltype import (CelltypeConfig, celltype_config, make_torch_model, build_cell_graph,
@@ -22,7 +23,7 @@ from .celltype import (CelltypeConfig, celltype_config, make_torch_model, build_
 # %% auto #0
 __all__ = ['X_KINDS', 'PROTOCOLS', 'NEURAL_MODELS', 'PROTOCOL_LINEAR', 'PROTOCOL_NAMES', 'PROTOCOL_BUDGET', 'expression_matrix',
            'protocol_inputs', 'donor_split', 'protocol_split', 'split_classes_missing', 'thesis_residual_rule',
-           'width_config', 'make_protocol_model', 'tune_grid', 'run_protocol_split', 'class_f1_interval',
+           'width_config', 'make_protocol_model', 'tune_grid', 'FitCache', 'run_protocol_split', 'class_f1_interval',
            'predictions_to_obs', 'run_protocol_experiment', 'protocol_tables', 'load_celltype_data']
 
 # %% ../../nbs/10c_celltype_protocol.ipynb #p011
@@ -174,24 +175,58 @@ def tune_grid(lrs: Sequence[float] = (1e-3, 1e-2), widths: Sequence[float] = (1,
     return {'neural': neural, 'linear': linear}
 
 # %% ../../nbs/10c_celltype_protocol.ipynb #p041
-def _fit_neural(name, data, n_classes, cfg, conf, seed, max_epochs, patience):
-    "(Trainer, model, budget) of one neural configuration."
+def _fingerprint(*parts) -> str:
+    "A short hash of arrays (numpy, torch, scipy sparse) and JSON-able values: what a cached fit was computed from."
+    h = hashlib.sha1()
+    for p in parts:
+        if sp.issparse(p): p = p.tocsr(); arrs = (p.data, p.indices, p.indptr, np.asarray(p.shape))
+        elif isinstance(p, (np.ndarray, torch.Tensor)): arrs = (np.asarray(p), np.asarray(np.shape(p)))
+        else: h.update(json.dumps(p, sort_keys=True, default=str).encode()); continue
+        for a in arrs: h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+class FitCache:
+    "Finished fits of one split in `root/key/` (`<unit>.npz`: probabilities and a JSON record), and per-epoch checkpoints of the unfinished one."
+    def __init__(self, root: str|Path|None, key: str): self.dir = Path(root)/key if root else None
+    def load(self, unit: str):
+        "(proba, record) of a finished fit, or None."
+        if self.dir is None or not (self.dir/f'{unit}.npz').is_file(): return None
+        with np.load(self.dir/f'{unit}.npz', allow_pickle=False) as z: return z['proba'], json.loads(str(z['record']))
+    def save(self, unit: str, proba: np.ndarray, record: dict):
+        "Write a finished fit atomically and drop its checkpoints."
+        if self.dir is None: return
+        text = json.dumps(record, default=lambda o: o.item() if hasattr(o, 'item') else str(o))
+        with atomic_write(self.dir/f'{unit}.npz', 'wb') as f: np.savez(f, proba=proba, record=text)
+        shutil.rmtree(self.dir/f'{unit}.ckpt', ignore_errors=True)
+    def checkpoints(self, unit: str) -> str|None: return None if self.dir is None else str(self.dir/f'{unit}.ckpt')
+
+def _fit_neural(name, data, n_classes, cfg, conf, seed, max_epochs, patience, cache: FitCache):
+    "(probabilities of every cell, budget) of one neural configuration, from the cache when it was fitted before."
+    unit = f"{name}-lr{conf['lr']:g}-w{conf['width']:g}"
+    if (hit := cache.load(unit)) is not None: return hit
     c = width_config(cfg, conf['width'])
     model = make_protocol_model(name, data.num_features, n_classes, c)
     d = data if name in GAT_VARIANTS or name == 'gat_thesis_res' else dense_features(data)
     with Timer() as t:
         trainer = train_node_model(model, d, n_classes, c, seed, lr=conf['lr'], loss='weighted_ce', epochs=max_epochs,
-                                   patience=patience)
-    return trainer, d, {'fit_time_s': t.seconds, 'epochs_run': len(trainer.history), 'best_epoch': trainer.best_epoch,
-                        'cap_reached': int(trainer.stopped_epoch is None), 'n_parameters': count_parameters(model),
-                        'val_macro_f1': float(trainer.history['val_macro_f1'].max())}
+                                   patience=patience, checkpoint_dir=cache.checkpoints(unit))
+    h = trainer.history   # resumed fits: the time of every epoch, not only this process's
+    fit_s = float(h['time_s'].sum()) if cache.dir is not None and 'time_s' in h else t.seconds
+    budget = {'fit_time_s': fit_s, 'epochs_run': len(h), 'best_epoch': trainer.best_epoch,
+              'cap_reached': int(trainer.stopped_epoch is None), 'n_parameters': count_parameters(model),
+              'val_macro_f1': float(h['val_macro_f1'].max())}
+    proba = torch.softmax(trainer.predict(d)[:data.num_nodes], 1).numpy().astype(np.float32)
+    cache.save(unit, proba, budget)
+    return proba, budget
 
 def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key: str|None = None,
                        donor_key: str|None = None, models: Sequence[str] = (*NEURAL_MODELS, *PROTOCOL_LINEAR),
                        grid: dict|None = None, # tune_grid(); default tune_grid()
                        chosen: dict|None = None, # {model: configuration} from the first split; None: tune here
                        config: CelltypeConfig|str|None = None, # widths, dropout, k, weight_decay: celltype_config
-                       n_hvg: int = 2000, n_pcs: int = 50, max_epochs: int = 1000, patience: int = 30) -> dict:
+                       n_hvg: int = 2000, n_pcs: int = 50, max_epochs: int = 1000, patience: int = 30,
+                       cache_dir: str|None = None, # finished fits kept here and reused; an interrupted one resumes
+                      ) -> dict:
     "One split of the protocol: {'metrics', 'proba' (all cells), 'chosen', 'tuning', 'split', 'classes', 'genes'}."
     cfg = celltype_config(config or 'quick', oversample=False)
     grid = grid or tune_grid()
@@ -206,17 +241,22 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
     inp = protocol_inputs(adata, tr, n_hvg, n_pcs, seed)
     data = build_cell_graph(inp['features'], y, splits, inp['embedding'], cfg.k, 'transductive', None, seed)
     X, n, out = inp['features'], adata.n_obs, {'metrics': {}, 'proba': {}, 'chosen': {}, 'tuning': []}
+    key = _fingerprint(protocol, seed, X, y, *splits, data.edge_index, asdict(cfg), max_epochs, patience)
+    cache = FitCache(cache_dir, f'{protocol}-seed{seed}-{key}')
     for name in models:
         confs = [chosen[name]] if chosen else grid['neural' if name in NEURAL_MODELS else 'linear']
         if name in NEURAL_MODELS:
             best = None
             for conf in confs:
-                trainer, d, budget = _fit_neural(name, data, len(classes), cfg, conf, seed, max_epochs, patience)
+                proba, budget = _fit_neural(name, data, len(classes), cfg, conf, seed, max_epochs, patience, cache)
                 out['tuning'].append({'model': name, **conf, **budget})
-                if best is None or budget['val_macro_f1'] > best[2]['val_macro_f1']: best = (conf, trainer, budget, d)
-            conf, trainer, budget, d = best
-            proba = torch.softmax(trainer.predict(d)[:n], 1).numpy()
+                if best is None or budget['val_macro_f1'] > best[2]['val_macro_f1']: best = (conf, proba, dict(budget))
+            conf, proba, budget = best
             budget['fit_time_s'] = sum(r['fit_time_s'] for r in out['tuning'] if r['model'] == name)
+        elif name in PROTOCOL_LINEAR and (hit := cache.load(f'{name}-{_fingerprint(confs)}')) is not None:
+            proba, rec = hit
+            conf, budget = rec['conf'], rec['budget']
+            out['tuning'] += rec['tuning']
         elif name in PROTOCOL_LINEAR:
             with Timer() as t:
                 clf = fit_linear_baseline(name, X[tr], y[tr], X[va], y[va], seed=seed,
@@ -229,6 +269,8 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
                       'n_parameters': int(clf.coef_.size + clf.intercept_.size)}
             proba = (clf.predict_proba(X) if hasattr(clf, 'predict_proba') else
                      np.eye(len(classes), dtype=np.float32)[clf.predict(X)])   # the SVM: one-hot, no probabilities
+            cache.save(f'{name}-{_fingerprint(confs)}', proba.astype(np.float32),
+                       {'conf': conf, 'budget': budget, 'tuning': [t_ for t_ in out['tuning'] if t_['model'] == name]})
         else: raise KeyError(f"Unknown model {name!r}; expected one of {(*NEURAL_MODELS, *PROTOCOL_LINEAR)}.")
         pred = proba.argmax(1)
         metrics = classification_metrics(classes[y[te]], classes[pred[te]], labels=classes)
