@@ -179,14 +179,16 @@ def _fingerprint(*parts) -> str:
     "A short hash of arrays (numpy, torch, scipy sparse) and JSON-able values: what a cached fit was computed from."
     h = hashlib.sha1()
     for p in parts:
-        if sp.issparse(p): p = p.tocsr(); arrs = (p.data, p.indices, p.indptr, np.asarray(p.shape))
+        if sp.issparse(p):
+            q = p.tocsr()
+            arrs = (q.data, q.indices, q.indptr, np.asarray(q.shape))
         elif isinstance(p, (np.ndarray, torch.Tensor)): arrs = (np.asarray(p), np.asarray(np.shape(p)))
-        else: h.update(json.dumps(p, sort_keys=True, default=str).encode()); continue
+        else: arrs = (np.frombuffer(json.dumps(p, sort_keys=True, default=str).encode(), dtype=np.uint8),)
         for a in arrs: h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
 
 class FitCache:
-    "Finished fits of one split in `root/key/` (`<unit>.npz`: probabilities and a JSON record), and per-epoch checkpoints of the unfinished one."
+    "Finished fits of a split in `root/key/<unit>.npz` (probabilities, JSON record); checkpoints of an unfinished one."
     def __init__(self, root: str|Path|None, key: str): self.dir = Path(root)/key if root else None
     def load(self, unit: str):
         "(proba, record) of a finished fit, or None."
