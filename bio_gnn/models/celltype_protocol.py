@@ -17,14 +17,16 @@ from torch import nn
 from ..core import Timer, count_parameters, keep_torch_threads, as_dense, atomic_write
 from ..evaluate import classification_metrics, stratified_split, per_class_table
 from ..compare import fit_linear_baseline
+from .celltype import _column_sd
 from .celltype import (CelltypeConfig, celltype_config, make_torch_model, build_cell_graph,
                                      train_node_model, dense_features, celltype_labels, GAT_VARIANTS)
 
 # %% auto #0
 __all__ = ['X_KINDS', 'PROTOCOLS', 'NEURAL_MODELS', 'PROTOCOL_LINEAR', 'PROTOCOL_NAMES', 'PROTOCOL_BUDGET', 'expression_matrix',
-           'protocol_inputs', 'donor_split', 'protocol_split', 'split_classes_missing', 'thesis_residual_rule',
-           'width_config', 'make_protocol_model', 'tune_grid', 'FitCache', 'run_protocol_split', 'class_f1_interval',
-           'predictions_to_obs', 'run_protocol_experiment', 'protocol_tables', 'load_celltype_data']
+           'protocol_inputs', 'all_gene_features', 'donor_split', 'protocol_split', 'split_classes_missing',
+           'thesis_residual_rule', 'width_config', 'make_protocol_model', 'tune_grid', 'FitCache', 'run_protocol_split',
+           'class_f1_interval', 'predictions_to_obs', 'run_protocol_experiment', 'protocol_tables',
+           'load_celltype_data']
 
 # %% ../../nbs/10c_celltype_protocol.ipynb #p011
 X_KINDS = ('counts', 'log1p_normalised', 'scaled')
@@ -97,6 +99,20 @@ def protocol_inputs(adata, # AnnData: counts (X or layers['counts']), log-normal
     pca = PCA(min(n_pcs, len(train_idx) - 1, X.shape[1]), random_state=seed).fit(X[train_idx])
     return {'features': X, 'embedding': pca.transform(X).astype(np.float32),
             'genes': list(np.asarray(adata.var_names)[genes]), 'x_is': kind, 'source': where}
+
+def all_gene_features(adata, # AnnData: counts or log-normalised expression (not scaled)
+                      train_idx: np.ndarray, # the training cells: the scaling is fitted on them only
+                     ) -> sp.csr_matrix:
+    "Every gene as sparse float32: log-normalised, divided by its training-cell s.d. (not centred), clipped at 10."
+    M, kind, where = expression_matrix(adata)
+    if kind == 'scaled':
+        raise ValueError(f"features='all_genes' needs counts or log-normalised expression, but {where} is scaled "
+                         "(centred, dense); give the counts in layers['counts'], or use features='hvg'.")
+    L = sp.csr_matrix(_log_normalise(M, kind), dtype=np.float32)
+    sd = _column_sd(L[np.asarray(train_idx)])
+    X = (L @ sp.diags((1/np.where(sd > 0, sd, 1)).astype(np.float32))).tocsr()
+    X.data = np.minimum(X.data, 10)        # log1p values are >= 0: clipping from above is scanpy's max_value
+    return X.astype(np.float32)
 
 # %% ../../nbs/10c_celltype_protocol.ipynb #p021
 PROTOCOLS = ('stratified', 'donor')
@@ -228,6 +244,7 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
                        config: CelltypeConfig|str|None = None, # widths, dropout, k, weight_decay: celltype_config
                        n_hvg: int = 2000, n_pcs: int = 50, max_epochs: int = 1000, patience: int = 30,
                        cache_dir: str|None = None, # finished fits kept here and reused; an interrupted one resumes
+                       features: str = 'hvg', # 'hvg' or 'all_genes' (sparse, every gene; the GAT models only)
                       ) -> dict:
     "One split of the protocol: {'metrics', 'proba' (all cells), 'chosen', 'tuning', 'split', 'classes', 'genes'}."
     cfg = celltype_config(config or 'quick', oversample=False)
@@ -240,9 +257,16 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
         donors = adata.obs[donor_key].to_numpy()
     splits = protocol_split(protocol, y, donors, seed)
     tr, va, te = splits
-    inp = protocol_inputs(adata, tr, n_hvg, n_pcs, seed)
-    data = build_cell_graph(inp['features'], y, splits, inp['embedding'], cfg.k, 'transductive', None, seed)
-    X, n, out = inp['features'], adata.n_obs, {'metrics': {}, 'proba': {}, 'chosen': {}, 'tuning': []}
+    inp = protocol_inputs(adata, tr, n_hvg, n_pcs, seed)   # the graph is built on its PCA of HVGs in either case
+    X, genes = inp['features'], inp['genes']
+    if features == 'all_genes':
+        dense = [m for m in models if m not in (*GAT_VARIANTS, 'gat_thesis_res')]
+        if dense: raise ValueError(f"features='all_genes' is for the GAT models, whose input projection reads sparse "
+                                   f"counts; {dense} would densify every gene: run them with features='hvg'.")
+        X, genes = all_gene_features(adata, tr), list(adata.var_names)
+    elif features != 'hvg': raise ValueError(f"features={features!r}; expected 'hvg' or 'all_genes'.")
+    data = build_cell_graph(X, y, splits, inp['embedding'], cfg.k, 'transductive', None, seed)
+    n, out = adata.n_obs, {'metrics': {}, 'proba': {}, 'chosen': {}, 'tuning': []}
     key = _fingerprint(protocol, seed, X, y, *splits, data.edge_index, asdict(cfg), max_epochs, patience)
     cache = FitCache(cache_dir, f'{protocol}-seed{seed}-{key}')
     for name in models:
@@ -281,7 +305,7 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
         out['metrics'][name] = {**metrics, **budget, 'n_configs': n_cfg, 'n_train': len(tr),
                                 'tuned_here': int(not chosen)}
         out['proba'][name], out['chosen'][name] = proba.astype(np.float32), conf
-    out.update(split=splits, classes=classes, y=y, genes=inp['genes'], x_is=inp['x_is'],
+    out.update(split=splits, classes=classes, y=y, genes=genes, x_is=inp['x_is'], features=features,
                missing_in_train=split_classes_missing(y, splits, classes))
     return out
 
