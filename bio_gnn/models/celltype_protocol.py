@@ -25,7 +25,7 @@ from .celltype import (CelltypeConfig, celltype_config, make_torch_model, build_
 __all__ = ['X_KINDS', 'PROTOCOLS', 'NEURAL_MODELS', 'PROTOCOL_LINEAR', 'PROTOCOL_NAMES', 'PROTOCOL_BUDGET', 'expression_matrix',
            'protocol_inputs', 'all_gene_features', 'donor_split', 'protocol_split', 'split_classes_missing',
            'thesis_residual_rule', 'width_config', 'make_protocol_model', 'tune_grid', 'FitCache', 'run_protocol_split',
-           'class_f1_interval', 'predictions_to_obs', 'run_protocol_experiment', 'protocol_tables',
+           'class_f1_interval', 'predictions_to_obs', 'run_protocol_experiment', 'protocol_tables', 'configuration_row',
            'load_celltype_data']
 
 # %% ../../nbs/10c_celltype_protocol.ipynb #p011
@@ -326,7 +326,8 @@ def class_f1_interval(y_true, y_pred, classes: Sequence, # class names to report
         else: lo, hi = np.nanquantile(f1_b, [(1 - level)/2, 1 - (1 - level)/2])
         rows[c] = {'f1': 2*(t & p).sum()/denom if denom else 0.0, 'low': float(lo), 'high': float(hi),
                    'support': int(t.sum())}
-    return pd.DataFrame(rows).T.astype({'support': int})
+    out = pd.DataFrame.from_dict(rows, orient='index', columns=['f1', 'low', 'high', 'support'])
+    return out.astype({'support': int})
 
 # %% ../../nbs/10c_celltype_protocol.ipynb #p061
 def predictions_to_obs(adata, # written in place
@@ -400,6 +401,38 @@ def protocol_tables(exp: dict, # one protocol of run_protocol_experiment
     paired = pd.DataFrame([paired_comparison(exp['res'], reference, b, 'macro_f1', test_train_ratio=ratio)
                            for b in models if b != reference]).set_index('baseline')
     return pd.DataFrame(rows).T, paired
+
+# %% ../../nbs/10c_celltype_protocol.ipynb #c005
+def configuration_row(adata, exp: dict, # run_protocol_experiment's result on `adata`
+                      name: str, # the row's name, e.g. 'gat (paper configuration)'
+                      conf: dict, # {'lr', 'width'}: the one configuration fitted
+                      n_splits: int = 1, # the first splits of each protocol of `exp`
+                      rare: Sequence[str] = (), # classes whose F1 gets an interval
+                      label_key: str|None = None, donor_key: str|None = None, model: str = 'gat',
+                      **split_kw) -> pd.DataFrame: # run_protocol_split arguments: config, features, cache_dir, ...
+    "The configuration's rows and the experiment's rows on the same splits: metrics, rare-class F1 intervals, budget."
+    rows = []
+    for protocol, e in exp.items():
+        for s in list(e['kept'])[:n_splits]:
+            kept = e['kept'][s]
+            r = run_protocol_split(adata, s, protocol, label_key, donor_key, models=(model,),
+                                   grid={'neural': [conf], 'linear': []}, **split_kw)
+            if not np.array_equal(r['split'][2], kept['split'][2]):
+                raise ValueError(f"split {s} of {protocol!r} differs from the experiment's: pass the same data, "
+                                 "label_key and donor_key as the experiment.")
+            te, classes = kept['split'][2], kept['classes']
+            fits = {name: (r['proba'][model], r['metrics'][model], r['features']),
+                    **{m: (pr, kept['metrics'][m], kept.get('features', 'hvg')) for m, pr in kept['proba'].items()}}
+            for m, (proba, met, feats) in fits.items():
+                f1 = class_f1_interval(classes[kept['y'][te]], classes[proba[te].argmax(1)], list(rare), seed=s)
+                rare_f1 = {}
+                for c, v in f1.iterrows():
+                    rare_f1[f'F1 {c}'] = float(v['f1'])
+                    rare_f1[f'F1 {c} interval'] = f"[{v['low']:.3f}, {v['high']:.3f}]"
+                rows.append({'protocol': protocol, 'seed': s, 'model': m, 'macro_f1': met['macro_f1'],
+                             'accuracy': met['accuracy'], **rare_f1, **{k: met.get(k) for k in PROTOCOL_BUDGET},
+                             'features': feats})
+    return pd.DataFrame(rows)
 
 # %% ../../nbs/10c_celltype_protocol.ipynb #p081
 def _tag(text: str) -> str:
