@@ -23,6 +23,7 @@ with the ratios reference / fast.
 """
 from __future__ import annotations
 import argparse, json, statistics, sys, time
+from _worms import bench_worms   # bench/_worms.py: this script's folder is on sys.path
 
 
 def main(argv=None) -> dict:
@@ -48,19 +49,12 @@ def main(argv=None) -> dict:
     import pandas as pd
     import torch
     from torch import nn
-    from bio_gnn.worm import load_connectome, connectome_graph
-    from bio_gnn.worm_sim import simulate_activity
-    from bio_gnn.models.connectome import ConnectomeConfig, build_connectome_model
-    from bio_gnn.models.connectome_training import make_causal_windows
+    from bio_gnn.models.connectome import build_connectome_model
     from bio_gnn.models.connectome_tests import held_out_neuron, rollout
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     horizons = [int(h) for h in args.horizons.split(',')]
-    sizes = (dict(hidden_dims=(4, 4, 8), heads=(2, 2, 2), lstm_hidden=16, head_hidden=16) if args.small else {})
-    cfg = ConnectomeConfig(window=args.window, **sizes)
-    graph = connectome_graph(load_connectome('cook2019_herm'))
-    sim = simulate_activity(graph, n_worms=2, duration_s=(120.0, 130.0), rate_hz=2.0, seed=0)
-    wins = make_causal_windows(sim, window=args.window, stride=10, warmup_s=10.0)
+    cfg, graph, wins = bench_worms(args.window, 10, args.small)
     E, N = graph.edge_index.shape[1], graph.num_nodes
     print(f"{'tiny' if args.small else 'designed'} size, {E} edges, {N} neurons, {args.threads} thread(s), "
           f"device {device}; {len(wins)} windows of {args.window} steps")

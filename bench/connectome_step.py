@@ -26,6 +26,7 @@ with the ratios old / new (time) and new / old (peak memory).
 from __future__ import annotations
 import argparse, json, os, statistics, subprocess, sys, threading, time
 from pathlib import Path
+from _worms import bench_worms   # bench/_worms.py: this script's folder is on sys.path
 
 
 def _rss_mb() -> float:
@@ -89,18 +90,12 @@ def main(argv=None) -> dict:
     if not args.child: start_run(args.name, command, vars(args))
     import numpy as np
     import torch
-    from bio_gnn.worm import load_connectome, connectome_graph
-    from bio_gnn.worm_sim import simulate_activity
-    from bio_gnn.models.connectome import ConnectomeConfig, WindowTask, build_connectome_model
-    from bio_gnn.models.connectome_training import SequenceTask, make_causal_windows, with_message_aggregation
+    from bio_gnn.models.connectome import WindowTask, build_connectome_model
+    from bio_gnn.models.connectome_training import SequenceTask, with_message_aggregation
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     batches = [int(b) for b in args.batches.split(',')]
-    sizes = (dict(hidden_dims=(4, 4, 8), heads=(2, 2, 2), lstm_hidden=16, head_hidden=16) if args.small else {})
-    cfg = ConnectomeConfig(window=args.window, **sizes)
-    graph = connectome_graph(load_connectome('cook2019_herm'))
-    sim = simulate_activity(graph, n_worms=2, duration_s=(120.0, 130.0), rate_hz=2.0, seed=0)
-    wins = make_causal_windows(sim, window=args.window, stride=args.window, warmup_s=10.0)
+    cfg, graph, wins = bench_worms(args.window, args.window, args.small)
     new = build_connectome_model('gat_lstm', graph, cfg, seed=0).to(device).train()
     old = with_message_aggregation(new).to(device).train()
     models = {'old (propagate/message)': old, 'new (attention_aggregate)': new}
