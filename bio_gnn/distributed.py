@@ -275,7 +275,7 @@ def run_distributed(fn: Callable,            # run on every rank as fn(*args, **
                     grace_s: float = 10,     # after a rank fails, how long the others get to end by themselves
                     threads: int = 1,        # torch threads per rank
                     start_method: str = 'fork') -> list:
-    "Run `fn` on `world_size` local processes in one process group; the per-rank results, or the failing rank's error."
+    "Run `fn` on `world_size` local processes in one process group; the per-rank results, or the failed ranks' errors."
     ctx = mp.get_context(start_method)
     queue, port = ctx.Queue(), _free_port()
     procs = [ctx.Process(target=_worker, args=(fn, r, world_size, port, backend, timeout_s, threads, args,
@@ -299,12 +299,16 @@ def run_distributed(fn: Callable,            # run on every rank as fn(*args, **
         for p in procs:
             p.join(timeout=1 if first_error is None else 0.1)
             if p.is_alive(): p.kill()
-    if first_error is not None:
+    if first_error is not None:   # every rank that failed: the first to report is not always the cause
         r, err, tb = first_error
-        raise RuntimeError(f"rank {r} of {world_size} failed: {err}\n--- traceback of rank {r} ---\n{tb}")
+        others = [f"rank {m[0]} of {world_size} failed: {m[2]}" for m in results.values()
+                  if m[1] == 'error' and m[0] != r]
+        also = ''.join(f"\nalso {o}" for o in others)
+        raise RuntimeError(f"rank {r} of {world_size} failed: {err}{also}\n--- traceback of rank {r} ---\n{tb}")
     missing = [r for r in range(world_size) if r not in results]
     if missing: raise TimeoutError(f"rank(s) {missing} did not finish within {timeout_s} s (a hung collective?).")
     return [pickle.loads(results[r][2]) for r in range(world_size)]
+
 
 # %% ../nbs/06b_distributed.ipynb #d034
 def _drop_self(dist_: np.ndarray, idx: np.ndarray, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
