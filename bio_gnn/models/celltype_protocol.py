@@ -17,8 +17,7 @@ from torch import nn
 from ..core import Timer, count_parameters, keep_torch_threads, as_dense, atomic_write
 from ..evaluate import classification_metrics, stratified_split, per_class_table
 from ..compare import fit_linear_baseline
-from .celltype import _column_sd
-from .celltype import (CelltypeConfig, celltype_config, make_torch_model, build_cell_graph,
+from .celltype import (CelltypeConfig, celltype_config, make_torch_model, build_cell_graph, _column_sd,
                                      train_node_model, dense_features, celltype_labels, GAT_VARIANTS)
 
 # %% auto #0
@@ -266,11 +265,12 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
         X, genes = all_gene_features(adata, tr), list(adata.var_names)
     elif features != 'hvg': raise ValueError(f"features={features!r}; expected 'hvg' or 'all_genes'.")
     data = build_cell_graph(X, y, splits, inp['embedding'], cfg.k, 'transductive', None, seed)
-    n, out = adata.n_obs, {'metrics': {}, 'proba': {}, 'chosen': {}, 'tuning': []}
+    out = {'metrics': {}, 'proba': {}, 'chosen': {}, 'tuning': []}
     key = _fingerprint(protocol, seed, X, y, *splits, data.edge_index, asdict(cfg), max_epochs, patience)
     cache = FitCache(cache_dir, f'{protocol}-seed{seed}-{key}')
     for name in models:
         confs = [chosen[name]] if chosen else grid['neural' if name in NEURAL_MODELS else 'linear']
+        linear_unit = f'{name}-{_fingerprint(confs)}'   # a linear model and its grid: one cached fit
         if name in NEURAL_MODELS:
             best = None
             for conf in confs:
@@ -279,7 +279,7 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
                 if best is None or budget['val_macro_f1'] > best[2]['val_macro_f1']: best = (conf, proba, dict(budget))
             conf, proba, budget = best
             budget['fit_time_s'] = sum(r['fit_time_s'] for r in out['tuning'] if r['model'] == name)
-        elif name in PROTOCOL_LINEAR and (hit := cache.load(f'{name}-{_fingerprint(confs)}')) is not None:
+        elif name in PROTOCOL_LINEAR and (hit := cache.load(linear_unit)) is not None:
             proba, rec = hit
             conf, budget = rec['conf'], rec['budget']
             out['tuning'] += rec['tuning']
@@ -295,7 +295,7 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
                       'n_parameters': int(clf.coef_.size + clf.intercept_.size)}
             proba = (clf.predict_proba(X) if hasattr(clf, 'predict_proba') else
                      np.eye(len(classes), dtype=np.float32)[clf.predict(X)])   # the SVM: one-hot, no probabilities
-            cache.save(f'{name}-{_fingerprint(confs)}', proba.astype(np.float32),
+            cache.save(linear_unit, proba.astype(np.float32),
                        {'conf': conf, 'budget': budget, 'tuning': [t_ for t_ in out['tuning'] if t_['model'] == name]})
         else: raise KeyError(f"Unknown model {name!r}; expected one of {(*NEURAL_MODELS, *PROTOCOL_LINEAR)}.")
         pred = proba.argmax(1)
