@@ -13,7 +13,8 @@ A size runs only where its peak memory, projected linearly in the number of cell
 sizes, fits in --max-gib (the issue's goal: 1,000,000 cells within 24 GiB).
 
     python bench/celltype_million.py                                  # 20k and 50k cells (minutes)
-    python bench/celltype_million.py --sizes 50000,1000000 --timeout 14400   # the goal; run it alone
+    python bench/celltype_million.py --sizes 20000,50000,1000000 --timeout 10000   # the goal (the two small
+                                                     # sizes project the peak memory that lets 1M run)
 
 Writes runs/<timestamp>-<name>/results/<name>.json (bio_gnn.core.start_run + write_results; its runs can join the
 scaling table of 10b_celltype_experiment through `scaling_minibatch_from`) and prints one line per size and phase.
