@@ -121,14 +121,18 @@ def count_targets(windows: ActivityWindows, # windows with per-step targets
 
 def fit_budget(trainer: Trainer, # a fitted Trainer
                train: ActivityWindows, # its training windows
-               wall_time_s: float, # training wall time
+               wall_time_s: float, # this process's training wall time
                per_step: bool = True, # whether every step was supervised
               ) -> dict:
     "What a fit cost: epochs run, best epoch, training windows, windows and targets seen, wall time, parameters."
-    epochs = len(trainer.history)
+    epochs, h = len(trainer.history), trainer.history
+    times = np.asarray(h['time_s'], dtype=float) if 'time_s' in h else np.zeros(0)
+    earlier = float(times[:getattr(trainer, 'resumed_epochs', 0)].sum())   # epochs run by an earlier process
     return {'epochs_run': epochs, 'best_epoch': trainer.best_epoch, 'n_train_examples': len(train),
             'windows_seen': epochs * len(train), 'targets_seen': epochs * count_targets(train, per_step),
-            'train_time_s': wall_time_s, 'epoch_cap': trainer.config.epochs,
+            'train_time_s': wall_time_s + earlier, # a fit resumed across sessions: every session's epochs
+            'epoch_s_median': float(np.median(times)) if len(times) else float('nan'), # robust to pauses
+            'epoch_cap': trainer.config.epochs,
             'cap_binds': bool(trainer.stopped_epoch is None and epochs == trainer.config.epochs),
             'n_params': sum(p.numel() for p in trainer.model.parameters() if p.requires_grad)}
 
