@@ -10,9 +10,10 @@ from pathlib import Path
 import yaml, nbformat
 
 # %% auto #0
-__all__ = ['log', 'STAGES', 'Stage', 'plan', 'load_profile', 'parse_overrides', 'notebook_parameters', 'check_parameter_type',
-           'stage_parameters', 'resolve_parameters', 'format_resolved', 'check_profiles', 'fingerprint', 'StageResult',
-           'flagged_cells_removed', 'run_command', 'run_pipeline', 'stage_summary_table', 'write_summary']
+__all__ = ['log', 'STAGES', 'PATH_PARAMETERS', 'Stage', 'plan', 'load_profile', 'absolute_path_value', 'parse_overrides',
+           'notebook_parameters', 'check_parameter_type', 'stage_parameters', 'resolve_parameters', 'format_resolved',
+           'check_profiles', 'fingerprint', 'StageResult', 'flagged_cells_removed', 'run_command', 'run_pipeline',
+           'stage_summary_table', 'write_summary']
 
 # %% ../nbs/30_pipeline.ipynb #c004
 from .core import repo_root, get_paths, get_logger, atomic_write
@@ -130,14 +131,29 @@ def load_profile(profile: str, params_dir: str|Path|None = None) -> dict:
     return {k: dict(v or {}) for k, v in prof.items()}
 
 # %% ../nbs/30_pipeline.ipynb #c037
-def parse_overrides(items: list[str]|None) -> list[tuple[str|None, str, object]]:
-    "Parse `stage.key=value` / `key=value` strings into (stage or None, key, value) with YAML values."
+PATH_PARAMETERS = ('data', 'gse_folder', 'network', 'scaling_minibatch_from', 'results_dir', 'site_out',
+                   'checkpoint_dir', 'protocol_cache_dir')   # parameters that name files or folders
+
+def absolute_path_value(key: str, value, cwd: str|Path|None = None):
+    "A --param path made absolute against `cwd` (the caller's folder; papermill runs kernels in nbs/); else unchanged."
+    if key not in PATH_PARAMETERS or value is None: return value
+    if isinstance(value, (list, tuple)): return [absolute_path_value(key, v, cwd) for v in value]
+    if not isinstance(value, str): return value
+    v = os.path.expanduser(value)
+    if os.path.isabs(v): return v
+    cwd = Path(cwd or Path.cwd())
+    if '/' not in v and os.sep not in v and not Path(v).suffix and not (cwd/v).exists():
+        return v                                  # a registered dataset name ('pbmc68k_reduced')
+    return str(cwd/v)
+
+def parse_overrides(items: list[str]|None, cwd: str|Path|None = None) -> list[tuple[str|None, str, object]]:
+    "Parse `stage.key=value` / `key=value` strings into (stage or None, key, value) with YAML values; paths made absolute."
     out = []
     for it in items or []:
         if '=' not in it: raise ValueError(f"--param {it!r} must look like key=value or stage.key=value.")
         k, v = it.split('=', 1)
         stage, key = (k.split('.', 1) if '.' in k else (None, k))
-        out.append((stage, key.strip(), yaml.safe_load(v)))
+        out.append((stage, key.strip(), absolute_path_value(key.strip(), yaml.safe_load(v), cwd)))
     return out
 
 # %% ../nbs/30_pipeline.ipynb #c039
@@ -183,7 +199,8 @@ def check_parameter_type(stage: Stage, name: str, value, default) -> None:
 # %% ../nbs/30_pipeline.ipynb #c041
 def stage_parameters(stage: Stage, profile: dict, overrides, nbs_dir: Path) -> dict:
     "Parameters for `stage`: profile entry plus overrides, validated against the notebook's parameters cell."
-    params = dict(profile.get(stage.name, {}))
+    root = Path(nbs_dir).resolve().parent                   # a profile's paths are the repository's
+    params = {k: absolute_path_value(k, v, root) for k, v in profile.get(stage.name, {}).items()}
     valid = notebook_parameters(nbs_dir/stage.notebook)
     for st, k, v in overrides:
         if st == stage.name or (st is None and k in valid): params[k] = v
