@@ -147,7 +147,7 @@ def absolute_path_value(key: str, value, cwd: str|Path|None = None):
     return str(cwd/v)
 
 def parse_overrides(items: list[str]|None, cwd: str|Path|None = None) -> list[tuple[str|None, str, object]]:
-    "Parse `stage.key=value` / `key=value` strings into (stage or None, key, value) with YAML values; paths made absolute."
+    "`stage.key=value` / `key=value` strings as (stage or None, key, value): YAML values, paths made absolute."
     out = []
     for it in items or []:
         if '=' not in it: raise ValueError(f"--param {it!r} must look like key=value or stage.key=value.")

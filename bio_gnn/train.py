@@ -456,11 +456,10 @@ def fit(self: Trainer,
     start = 1
     if c.resume and (ckdir/'last.pt').is_file(): start = self._resume_from(ckdir, gens)
     elif c.resume: log.info(f"resume=True but no {ckdir/'last.pt'} yet: starting afresh.")
-    self.resumed_epochs = start - 1                  # epochs of the history run by an earlier process
     mode = tracking_mode(c.wandb_mode)
     run = (init_tracking(project=c.wandb_project, name=c.wandb_name, config=c.to_dict(), mode=mode)
            if mode != 'disabled' and self.dist.is_main else None)
-    self.stopped_epoch = None
+    self.stopped_epoch, self.resumed_epochs = None, start - 1   # resumed_epochs: run by an earlier process
     try:
         bar = progress(range(start, c.epochs + 1), desc='epochs',
                        disable=None if c.progress and self.dist.is_main else True)
