@@ -15,6 +15,7 @@ from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.nn import GATConv, GCNConv
 from torch_geometric.nn.models import GCN, GraphSAGE, GIN, MLP
+from torch_geometric.utils import to_torch_csr_tensor
 from ..core import seed_everything, Timer, load_config, count_parameters, as_dense, keep_torch_threads
 from ..losses import make_loss
 from ..train import TrainConfig, Trainer, NodeTask
@@ -25,10 +26,10 @@ from .. import knn as knn_lib
 # %% auto #0
 __all__ = ['EnhancedSpatialGNN', 'CELLTYPE_CONFIGS', 'PAPER_IN_DIM', 'PAPER_N_CLASSES', 'THESIS_N_PARAMS', 'GAT_FIELDS',
            'PYG_GRAPH_BASELINES', 'GAT_VARIANTS', 'MODEL_NAMES', 'GRAPH_MODELS', 'LINEAR_MODELS',
-           'ResidualGATClassifier', 'CelltypeConfig', 'celltype_config', 'build_celltype_model', 'make_torch_model',
-           'uses_graph', 'dense_features', 'smart_oversample', 'cell_inputs', 'knn_edges', 'knn_to_reference',
-           'build_cell_graph', 'train_node_model', 'model_label', 'fit_torch_on_split', 'fit_linear_on_split',
-           'celltype_labels', 'run_celltype_split']
+           'ResidualGATClassifier', 'CelltypeConfig', 'celltype_config', 'build_celltype_model', 'csr_aggregation',
+           'make_torch_model', 'uses_graph', 'dense_features', 'smart_oversample', 'cell_inputs', 'knn_edges',
+           'knn_to_reference', 'build_cell_graph', 'train_node_model', 'model_label', 'fit_torch_on_split',
+           'fit_linear_on_split', 'celltype_labels', 'run_celltype_split']
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c007
 from ..attention import SparseGATConv, sparse_linear as _sparse_linear
@@ -162,6 +163,21 @@ def build_celltype_model(config: CelltypeConfig|str|dict|None, # see celltype_co
 PYG_GRAPH_BASELINES = {'gcn': GCN, 'sage': GraphSAGE, 'gin': GIN}
 GAT_VARIANTS = {'gat': {}, 'gat_nores': {'residual': False}, 'gat_gcnconv': {'conv': 'gcn'}}
 
+def _csr_adjacency(module, args):
+    "Forward pre-hook: on the CPU, (x, edge_index, ...) becomes (x, adj_t, ...) when the graph has no repeated edges."
+    if len(args) < 2: return None
+    x, edge_index, *rest = args
+    if (x.device.type != 'cpu' or not isinstance(edge_index, torch.Tensor) or edge_index.layout != torch.strided
+            or edge_index.dim() != 2 or edge_index.size(1) == 0): return None
+    n = x.size(0)
+    if torch.unique(edge_index[1]*n + edge_index[0]).numel() != edge_index.size(1): return None   # repeated edges
+    return (x, to_torch_csr_tensor(edge_index.flip(0), size=(n, n)), *rest)   # rows: targets
+
+def csr_aggregation(model: nn.Module) -> nn.Module:
+    "`model` (PyG's GraphSAGE or GIN) aggregating over a CSR adjacency on the CPU: one sparse product per layer."
+    model.register_forward_pre_hook(_csr_adjacency)
+    return model
+
 def make_torch_model(name: str, # 'gat', 'gat_nores', 'gat_gcnconv', 'gcn', 'sage', 'gin' or 'mlp'
                      in_dim: int, n_classes: int,
                      config: CelltypeConfig|str|dict|None = None) -> nn.Module: # widths and dropout: celltype_config
@@ -170,8 +186,9 @@ def make_torch_model(name: str, # 'gat', 'gat_nores', 'gat_gcnconv', 'gcn', 'sag
     if name in GAT_VARIANTS: return build_celltype_model(cfg, in_dim, n_classes, **GAT_VARIANTS[name])
     if name in PYG_GRAPH_BASELINES:
         extra = {'train_eps': True} if name == 'gin' else {}
-        return PYG_GRAPH_BASELINES[name](in_dim, cfg.baseline_hidden, cfg.baseline_layers, out_channels=n_classes,
-                                         dropout=cfg.baseline_dropout, jk='last', **extra)
+        model = PYG_GRAPH_BASELINES[name](in_dim, cfg.baseline_hidden, cfg.baseline_layers, out_channels=n_classes,
+                                          dropout=cfg.baseline_dropout, jk='last', **extra)
+        return csr_aggregation(model) if name in ('sage', 'gin') else model
     if name == 'mlp': return MLP([in_dim, *cfg.mlp_hidden, n_classes], dropout=cfg.baseline_dropout, norm=None)
     raise KeyError(f"Unknown model {name!r}; expected one of {[*GAT_VARIANTS, *PYG_GRAPH_BASELINES, 'mlp']}.")
 
