@@ -171,7 +171,10 @@ def _csr_adjacency(module, args):
             or edge_index.dim() != 2 or edge_index.size(1) == 0): return None
     n = x.size(0)
     if torch.unique(edge_index[1]*n + edge_index[0]).numel() != edge_index.size(1): return None   # repeated edges
-    return (x, to_torch_csr_tensor(edge_index.flip(0), size=(n, n)), *rest)   # rows: targets
+    with warnings.catch_warnings(), torch.sparse.check_sparse_tensor_invariants(enable=False):
+        warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
+        adj_t = to_torch_csr_tensor(edge_index.flip(0), size=(n, n))   # rows: targets; built valid here
+    return (x, adj_t, *rest)
 
 def csr_aggregation(model: nn.Module) -> nn.Module:
     "`model` (PyG's GraphSAGE or GIN) aggregating over a CSR adjacency on the CPU: one sparse product per layer."
