@@ -11,7 +11,7 @@ from torch import nn
 
 # %% auto #0
 __all__ = ['ATTENTION_CHUNK_ELEMENTS', 'SMALL_MESSAGES', 'SPARSE_LINEAR_BLOCK', 'attention_aggregate_reference', 'choose_backend',
-           'attention_aggregate', 'sparse_linear', 'SparseGATConv']
+           'attention_aggregate', 'sparse_linear', 'SparseGATConv', 'csr_aggregation']
 
 # %% ../nbs/07_attention.ipynb #c007
 ATTENTION_CHUNK_ELEMENTS = 1 << 24   # largest temporary block (elements) of the dense backend
@@ -269,3 +269,21 @@ class SparseGATConv(nn.Module):
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.in_channels}, {self.out_channels}, heads={self.heads})"
+
+# %% ../nbs/07_attention.ipynb #c044
+def _csr_adjacency(module, args):
+    "Forward pre-hook: on the CPU, (x, edge_index, ...) becomes (x, adj_t, ...) when the graph has no repeated edges."
+    if len(args) < 2: return None
+    x, edge_index, *rest = args
+    if (x.device.type != 'cpu' or not isinstance(edge_index, torch.Tensor) or edge_index.layout != torch.strided
+            or edge_index.dim() != 2 or edge_index.size(1) == 0 or torch.is_autocast_enabled('cpu')): return None
+    n = x.size(0)
+    key, order = (edge_index[1]*n + edge_index[0]).sort()                # by target, then source
+    if bool((key[1:] == key[:-1]).any()): return None                    # a repeated edge: PyG's edge list
+    ones = torch.ones(len(order), dtype=x.dtype)
+    return (x, _csr(_row_ptr(edge_index[1], n), edge_index[0][order], ones, (n, n)), *rest)   # rows: targets
+
+def csr_aggregation(model: nn.Module) -> nn.Module:
+    "`model` (PyG's GraphSAGE or GIN) aggregating over a CSR adjacency on the CPU: one sparse product per layer."
+    model.register_forward_pre_hook(_csr_adjacency)
+    return model

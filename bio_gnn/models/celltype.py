@@ -15,7 +15,6 @@ from torch import nn
 from torch_geometric.data import Data
 from torch_geometric.nn import GATConv, GCNConv
 from torch_geometric.nn.models import GCN, GraphSAGE, GIN, MLP
-from torch_geometric.utils import to_torch_csr_tensor
 from ..core import seed_everything, Timer, load_config, count_parameters, as_dense, keep_torch_threads
 from ..losses import make_loss
 from ..train import TrainConfig, Trainer, NodeTask
@@ -26,13 +25,13 @@ from .. import knn as knn_lib
 # %% auto #0
 __all__ = ['EnhancedSpatialGNN', 'CELLTYPE_CONFIGS', 'PAPER_IN_DIM', 'PAPER_N_CLASSES', 'THESIS_N_PARAMS', 'GAT_FIELDS',
            'PYG_GRAPH_BASELINES', 'GAT_VARIANTS', 'MODEL_NAMES', 'GRAPH_MODELS', 'LINEAR_MODELS',
-           'ResidualGATClassifier', 'CelltypeConfig', 'celltype_config', 'build_celltype_model', 'csr_aggregation',
-           'make_torch_model', 'uses_graph', 'dense_features', 'smart_oversample', 'cell_inputs', 'knn_edges',
-           'knn_to_reference', 'build_cell_graph', 'train_node_model', 'model_label', 'fit_torch_on_split',
-           'fit_linear_on_split', 'celltype_labels', 'run_celltype_split']
+           'ResidualGATClassifier', 'CelltypeConfig', 'celltype_config', 'build_celltype_model', 'make_torch_model',
+           'uses_graph', 'dense_features', 'smart_oversample', 'cell_inputs', 'knn_edges', 'knn_to_reference',
+           'build_cell_graph', 'train_node_model', 'model_label', 'fit_torch_on_split', 'fit_linear_on_split',
+           'celltype_labels', 'run_celltype_split']
 
 # %% ../../nbs/10_celltype_gnn.ipynb #c007
-from ..attention import SparseGATConv, sparse_linear as _sparse_linear
+from ..attention import SparseGATConv, csr_aggregation, sparse_linear as _sparse_linear
 _GAT_CONVS = {'gat': SparseGATConv, 'gat_pyg': GATConv}   # the memory-efficient layer, and PyG's as the reference
 
 class ResidualGATClassifier(nn.Module):
@@ -162,24 +161,6 @@ def build_celltype_model(config: CelltypeConfig|str|dict|None, # see celltype_co
 # %% ../../nbs/10_celltype_gnn.ipynb #c017
 PYG_GRAPH_BASELINES = {'gcn': GCN, 'sage': GraphSAGE, 'gin': GIN}
 GAT_VARIANTS = {'gat': {}, 'gat_nores': {'residual': False}, 'gat_gcnconv': {'conv': 'gcn'}}
-
-def _csr_adjacency(module, args):
-    "Forward pre-hook: on the CPU, (x, edge_index, ...) becomes (x, adj_t, ...) when the graph has no repeated edges."
-    if len(args) < 2: return None
-    x, edge_index, *rest = args
-    if (x.device.type != 'cpu' or not isinstance(edge_index, torch.Tensor) or edge_index.layout != torch.strided
-            or edge_index.dim() != 2 or edge_index.size(1) == 0): return None
-    n = x.size(0)
-    if torch.unique(edge_index[1]*n + edge_index[0]).numel() != edge_index.size(1): return None   # repeated edges
-    with warnings.catch_warnings(), torch.sparse.check_sparse_tensor_invariants(enable=False):
-        warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
-        adj_t = to_torch_csr_tensor(edge_index.flip(0), size=(n, n))   # rows: targets; built valid here
-    return (x, adj_t, *rest)
-
-def csr_aggregation(model: nn.Module) -> nn.Module:
-    "`model` (PyG's GraphSAGE or GIN) aggregating over a CSR adjacency on the CPU: one sparse product per layer."
-    model.register_forward_pre_hook(_csr_adjacency)
-    return model
 
 def make_torch_model(name: str, # 'gat', 'gat_nores', 'gat_gcnconv', 'gcn', 'sage', 'gin' or 'mlp'
                      in_dim: int, n_classes: int,
