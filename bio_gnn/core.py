@@ -15,8 +15,8 @@ import numpy as np
 __all__ = ['log', 'in_test', 'repo_root', 'Paths', 'get_paths', 'get_logger', 'progress', 'load_config', 'atomic_write',
            'save_config', 'available_devices', 'get_device', 'seed_everything', 'tracking_mode', 'init_tracking',
            'git_info', 'library_versions', 'peak_memory_mb', 'provenance', 'run_record', 'write_results',
-           'read_results', 'count_parameters', 'as_dense', 'keep_torch_threads', 'write_h5ad', 'start_run', 'Timer',
-           'save_figure']
+           'read_results', 'count_parameters', 'as_dense', 'keep_torch_threads', 'run_recurrent', 'write_h5ad',
+           'start_run', 'Timer', 'save_figure']
 
 # %% ../nbs/00_core.ipynb #c007
 def in_test() -> bool:
@@ -373,6 +373,17 @@ def keep_torch_threads():
         with threadpool_limits(limits=n, user_api='openmp'): yield
     finally:
         if torch.get_num_threads() != n: torch.set_num_threads(n)
+
+# %% ../nbs/00_core.ipynb #c046b
+def run_recurrent(rnn, # a torch.nn.LSTM, GRU or RNN
+                  x, # its input
+                  state=None): # its initial state (a tensor, or a tuple of them for an LSTM), or None
+    "`rnn(x, state)`, run in fp32 when the CPU's autocast is on; elsewhere (fp32, or autocast on CUDA) unchanged."
+    import torch
+    if x.device.type != 'cpu' or not torch.is_autocast_enabled('cpu'): return rnn(x, state)
+    f32 = lambda s: None if s is None else tuple(t.float() for t in s) if isinstance(s, tuple) else s.float()
+    with torch.autocast('cpu', enabled=False): return rnn(x.float(), f32(state))
+
 
 # %% ../nbs/00_core.ipynb #c047
 def write_h5ad(adata, # the AnnData to write

@@ -425,14 +425,14 @@ def _resume_from(self: Trainer, ckdir: Path, gens: list[torch.Generator]) -> int
 
 @patch
 def _write_checkpoints(self: Trainer, ckdir: Path, epoch: int, improved: bool, gens: list[torch.Generator]):
-    "Atomically write `last.pt` (and `best.pt` when `improved`) and `history.csv` into `ckdir`."
+    "Atomically write `last.pt` (everything a resumption needs), `best.pt` (the best weights only) and `history.csv`."
     state = {'format': 'bio_gnn.train/1', 'epoch': epoch, 'model': self.model.state_dict(),
              'optimizer': self.optimizer.state_dict(),
              'scheduler': self.scheduler.state_dict() if self.scheduler is not None else None,
              'scaler': self.scaler.state_dict(), 'early_stopping': self.early_stopping.state_dict(),
              'history': self._rows, 'config': self.config.to_dict(), 'rng': capture_rng_state(gens)}
     save_checkpoint(ckdir/'last.pt', state)
-    if improved: save_checkpoint(ckdir/'best.pt', state)
+    if improved: save_checkpoint(ckdir/'best.pt', {k: state[k] for k in ('format', 'epoch', 'model', 'config')})
     with atomic_write(ckdir/'history.csv') as f: pd.DataFrame(self._rows).to_csv(f, index=False)
 
 # %% ../nbs/06_train.ipynb #c058

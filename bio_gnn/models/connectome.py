@@ -15,7 +15,7 @@ from torch_geometric.data import Data
 from torch_geometric.nn import GCNConv, MessagePassing
 from torch_geometric.utils import softmax as edge_softmax
 from ..attention import attention_aggregate
-from ..core import atomic_write, get_logger, load_config, seed_everything
+from ..core import atomic_write, get_logger, load_config, run_recurrent, seed_everything
 from ..losses import masked_mse
 from ..train import Task, TrainConfig, Trainer
 from ..worm import rewire_degree_preserving
@@ -336,7 +336,7 @@ class ConnectomeGATLSTM(nn.Module):
 
     def sequence_head(self, h: torch.Tensor, state=None):
         "LSTM over [rows, W, D] embedding sequences, then the MLP on the last state: ([rows] outputs, (h_n, c_n))."
-        out, state = self.lstm(h, state)
+        out, state = run_recurrent(self.lstm, h, state)   # fp32 under the CPU's autocast
         return self.head(out[:, -1]).squeeze(-1), state
 
     def forward_sequence(self, x: torch.Tensor, # [B, W, N] activity (anything where unrecorded)
@@ -350,7 +350,7 @@ class ConnectomeGATLSTM(nn.Module):
         idx = torch.arange(B * N, device=x.device) if rows is None else rows.reshape(-1).nonzero().view(-1)
         if len(idx) == 0: return out.view(B, N, W).permute(0, 2, 1)                       # out: rows (window, neuron)
         h = self.encode(x, mask).permute(1, 0, 2, 3).reshape(B * N, W, -1)[idx]          # [rows, W, D]
-        z = self.head(self.lstm(h)[0]).squeeze(-1).to(out.dtype)                          # [rows, W]
+        z = self.head(run_recurrent(self.lstm, h)[0]).squeeze(-1).to(out.dtype)           # [rows, W]
         out = out.index_add(0, idx, z) if self.predict_delta else out.index_copy(0, idx, z)
         return out.view(B, N, W).permute(0, 2, 1)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from ..core import Timer, get_logger, seed_everything, count_parameters
+from ..core import Timer, get_logger, seed_everything, count_parameters, run_recurrent
 from ..losses import LOSS_NAMES, make_loss
 from ..train import TrainConfig, Trainer, Task
 from ..evaluate import classification_metrics
@@ -107,7 +107,7 @@ class BiLSTMClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         "Logits (batch, classes) for windows x (batch, length, genes)."
         _check_windows(x, self.in_dim)
-        out, _ = self.rnn(x)
+        out, _ = run_recurrent(self.rnn, x)
         return self.head(out.mean(1))
 
 TemporalCardiacRNN = BiLSTMClassifier   # the thesis's name for the bidirectional-LSTM classifier
