@@ -23,9 +23,9 @@ from .celltype import (CelltypeConfig, celltype_config, make_torch_model, build_
 # %% auto #0
 __all__ = ['X_KINDS', 'PROTOCOLS', 'NEURAL_MODELS', 'PROTOCOL_LINEAR', 'PROTOCOL_NAMES', 'PROTOCOL_BUDGET', 'expression_matrix',
            'protocol_inputs', 'all_gene_features', 'donor_split', 'protocol_split', 'split_classes_missing',
-           'thesis_residual_rule', 'width_config', 'make_protocol_model', 'tune_grid', 'FitCache', 'run_protocol_split',
-           'class_f1_interval', 'predictions_to_obs', 'run_protocol_experiment', 'protocol_tables', 'configuration_row',
-           'load_celltype_data']
+           'thesis_residual_rule', 'width_config', 'make_protocol_model', 'tune_grid', 'compact_proba', 'FitCache',
+           'run_protocol_split', 'class_f1_interval', 'predictions_to_obs', 'run_protocol_experiment',
+           'protocol_tables', 'configuration_row', 'load_celltype_data']
 
 # %% ../../nbs/10c_celltype_protocol.ipynb #p011
 X_KINDS = ('counts', 'log1p_normalised', 'scaled')
@@ -202,25 +202,36 @@ def _fingerprint(*parts) -> str:
         for a in arrs: h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
 
+def compact_proba(proba: np.ndarray) -> np.ndarray:
+    "Probabilities rounded to float16 (3 significant digits), as float32: what a fit returns, cached or not."
+    return np.asarray(proba, dtype=np.float16).astype(np.float32)
+
 class FitCache:
-    "Finished fits of a split in `root/key/<unit>.npz` (probabilities, JSON record); checkpoints of an unfinished one."
+    "Finished fits of one split in `root/key/<unit>.npz` (float16 probabilities, JSON record), checkpoints of others."
     def __init__(self, root: str|Path|None, key: str): self.dir = Path(root)/key if root else None
     def load(self, unit: str):
-        "(proba, record) of a finished fit, or None."
+        "(proba, record) of a finished fit (proba None once dropped), or None."
         if self.dir is None or not (self.dir/f'{unit}.npz').is_file(): return None
-        with np.load(self.dir/f'{unit}.npz', allow_pickle=False) as z: return z['proba'], json.loads(str(z['record']))
-    def save(self, unit: str, proba: np.ndarray, record: dict):
-        "Write a finished fit atomically and drop its checkpoints."
+        with np.load(self.dir/f'{unit}.npz', allow_pickle=False) as z:
+            return (compact_proba(z['proba']) if z['proba'].size else None), json.loads(str(z['record']))
+    def save(self, unit: str, proba: np.ndarray|None, record: dict):
+        "Write a finished fit atomically (compressed) and drop its checkpoints."
         if self.dir is None: return
         text = json.dumps(record, default=lambda o: o.item() if hasattr(o, 'item') else str(o))
-        with atomic_write(self.dir/f'{unit}.npz', 'wb') as f: np.savez(f, proba=proba, record=text)
+        p16 = np.zeros(0, np.float16) if proba is None else np.asarray(proba, dtype=np.float16)
+        with atomic_write(self.dir/f'{unit}.npz', 'wb') as f: np.savez_compressed(f, proba=p16, record=text)
         shutil.rmtree(self.dir/f'{unit}.ckpt', ignore_errors=True)
+    def drop_proba(self, unit: str):
+        "Keep only the record of a configuration tuning did not choose (its probabilities are never read again)."
+        if (hit := self.load(unit)) is not None and hit[0] is not None: self.save(unit, None, hit[1])
     def checkpoints(self, unit: str) -> str|None: return None if self.dir is None else str(self.dir/f'{unit}.ckpt')
 
-def _fit_neural(name, data, n_classes, cfg, conf, seed, max_epochs, patience, cache: FitCache):
+def _unit(name, conf) -> str: return f"{name}-lr{conf['lr']:g}-w{conf['width']:g}"
+
+def _fit_neural(name, data, n_classes, cfg, conf, seed, max_epochs, patience, cache: FitCache, need_proba=True):
     "(probabilities of every cell, budget) of one neural configuration, from the cache when it was fitted before."
-    unit = f"{name}-lr{conf['lr']:g}-w{conf['width']:g}"
-    if (hit := cache.load(unit)) is not None: return hit
+    unit = _unit(name, conf)
+    if (hit := cache.load(unit)) is not None and (hit[0] is not None or not need_proba): return hit
     c = width_config(cfg, conf['width'])
     model = make_protocol_model(name, data.num_features, n_classes, c)
     d = data if name in GAT_VARIANTS or name == 'gat_thesis_res' else dense_features(data)
@@ -232,7 +243,7 @@ def _fit_neural(name, data, n_classes, cfg, conf, seed, max_epochs, patience, ca
     budget = {'fit_time_s': fit_s, 'epochs_run': len(h), 'best_epoch': trainer.best_epoch,
               'cap_reached': int(trainer.stopped_epoch is None), 'n_parameters': count_parameters(model),
               'val_macro_f1': float(h['val_macro_f1'].max())}
-    proba = torch.softmax(trainer.predict(d)[:data.num_nodes], 1).numpy().astype(np.float32)
+    proba = compact_proba(torch.softmax(trainer.predict(d)[:data.num_nodes], 1).numpy())
     cache.save(unit, proba, budget)
     return proba, budget
 
@@ -274,10 +285,14 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
         if name in NEURAL_MODELS:
             best = None
             for conf in confs:
-                proba, budget = _fit_neural(name, data, len(classes), cfg, conf, seed, max_epochs, patience, cache)
+                proba, budget = _fit_neural(name, data, len(classes), cfg, conf, seed, max_epochs, patience, cache,
+                                            need_proba=False)
                 out['tuning'].append({'model': name, **conf, **budget})
                 if best is None or budget['val_macro_f1'] > best[2]['val_macro_f1']: best = (conf, proba, dict(budget))
             conf, proba, budget = best
+            if proba is None:   # its probabilities were dropped (the grid changed since): fitted again
+                proba = _fit_neural(name, data, len(classes), cfg, conf, seed, max_epochs, patience, cache)[0]
+            for c_ in confs: (c_ is conf) or cache.drop_proba(_unit(name, c_))
             budget['fit_time_s'] = sum(r['fit_time_s'] for r in out['tuning'] if r['model'] == name)
         elif name in PROTOCOL_LINEAR and (hit := cache.load(linear_unit)) is not None:
             proba, rec = hit
@@ -293,9 +308,9 @@ def run_protocol_split(adata, seed: int, protocol: str = 'stratified', label_key
             out['tuning'] += [{'model': name, **r} for r in clf.tuning_.to_dict('records')]
             budget = {'fit_time_s': t.seconds, 'solver_iter': int(np.max(clf.n_iter_)),
                       'n_parameters': int(clf.coef_.size + clf.intercept_.size)}
-            proba = (clf.predict_proba(X) if hasattr(clf, 'predict_proba') else
-                     np.eye(len(classes), dtype=np.float32)[clf.predict(X)])   # the SVM: one-hot, no probabilities
-            cache.save(linear_unit, proba.astype(np.float32),
+            proba = compact_proba(clf.predict_proba(X) if hasattr(clf, 'predict_proba') else
+                                  np.eye(len(classes), dtype=np.float32)[clf.predict(X)])   # the SVM: one-hot
+            cache.save(linear_unit, proba,
                        {'conf': conf, 'budget': budget, 'tuning': [t_ for t_ in out['tuning'] if t_['model'] == name]})
         else: raise KeyError(f"Unknown model {name!r}; expected one of {(*NEURAL_MODELS, *PROTOCOL_LINEAR)}.")
         pred = proba.argmax(1)
