@@ -1,0 +1,59 @@
+"""Where the long runs kept in checkpoints/ stand: each connectome fit's epochs, best validation loss and epoch
+time (from its history.csv), and each cell-type protocol folder's finished fits (their budget records) and the
+unfinished one. Reads files only; starts nothing.
+
+    python checkpoints/progress.py
+"""
+from __future__ import annotations
+import json, sys
+from pathlib import Path
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+
+
+def connectome(root: Path) -> pd.DataFrame:
+    "One row per (model, seed) fit: epochs run, the best epoch and its validation loss and R², median epoch time."
+    rows = []
+    for h in sorted(root.glob('*/history.csv')):
+        d = pd.read_csv(h)
+        if d.empty:
+            continue
+        b = d.loc[d['val_loss'].idxmin()]
+        rows.append({'fit': h.parent.name, 'epochs': int(d['epoch'].max()), 'best_epoch': int(b['epoch']),
+                     'best_val_loss': b['val_loss'], 'val_r2_at_best': b['val_r2'],
+                     'since_best': int(d['epoch'].max() - b['epoch']), 'finished': (h.parent / 'best.pt').exists()
+                     and not (h.parent / 'last.pt').exists(), 'median_epoch_s': d['time_s'].median()})
+    return pd.DataFrame(rows)
+
+
+def celltype(root: Path) -> pd.DataFrame:
+    "One row per fit of every protocol folder: finished (its record) or in progress (its epochs so far)."
+    rows = []
+    for f in sorted(root.glob('*/*.npz')):
+        with np.load(f) as z:
+            r = json.loads(str(z['record']))
+        rows.append({'folder': f.parent.name, 'fit': f.stem, 'state': 'done', 'epochs': r.get('epochs_run'),
+                     'best_epoch': r.get('best_epoch'), 'val_macro_f1': r.get('val_macro_f1'),
+                     'fit_time_s': r.get('fit_time_s')})
+    for c in sorted(root.glob('*/*.ckpt')):
+        h = c / 'history.csv'
+        n = int(pd.read_csv(h)['epoch'].max()) if h.exists() and h.stat().st_size > 60 else 0
+        rows.append({'folder': c.parent.name, 'fit': c.stem, 'state': 'in progress', 'epochs': n})
+    return pd.DataFrame(rows)
+
+
+def main() -> int:
+    pd.set_option('display.width', 160); pd.set_option('display.max_rows', 500)
+    for name, fn in (('connectome-design20', connectome), ('celltype-protocol', celltype)):
+        root = HERE / name
+        df = fn(root) if root.exists() else pd.DataFrame()
+        print(f'== {name}: ' + ('nothing yet' if df.empty else f'{len(df)} fit(s)'))
+        if not df.empty:
+            print(df.to_string(index=False, float_format=lambda v: f'{v:.4f}'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
