@@ -34,9 +34,11 @@ def celltype(root: Path) -> pd.DataFrame:
     for f in sorted(root.glob('*/*.npz')):
         with np.load(f) as z:
             r = json.loads(str(z['record']))
+        r = {**r.get('budget', {}), **r}   # the linear models' records keep their budget apart
+        conf = ' '.join(f'{k}={v}' for k, v in r.get('conf', {}).items())
         rows.append({'folder': f.parent.name, 'fit': f.stem, 'state': 'done', 'epochs': r.get('epochs_run'),
                      'best_epoch': r.get('best_epoch'), 'val_macro_f1': r.get('val_macro_f1'),
-                     'fit_time_s': r.get('fit_time_s')})
+                     'fit_time_s': r.get('fit_time_s'), 'conf': conf})
     for c in sorted(root.glob('*/*.ckpt')):
         h = c / 'history.csv'
         n = int(pd.read_csv(h)['epoch'].max()) if h.exists() and h.stat().st_size > 60 else 0
