@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 BIO_GNN=${BIO_GNN:-.venv/bin/bio_gnn}
 [ -x "$BIO_GNN" ] || { echo "resume.sh: $BIO_GNN not found; run 'make install' first (or set BIO_GNN)" >&2; exit 1; }
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 NUMBA_NUM_THREADS=1 WANDB_MODE=${WANDB_MODE:-offline} TF_CPP_MIN_LOG_LEVEL=3
-for lib in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/libjemalloc.so.2 /usr/lib64/libjemalloc.so.2; do
+for lib in /usr/lib/x86_64-linux-gnu/libjemalloc.so.2 /usr/lib/aarch64-linux-gnu/libjemalloc.so.2 \
+           /usr/lib64/libjemalloc.so.2; do
   if [ -e "$lib" ]; then
     export LD_PRELOAD=$lib MALLOC_CONF=oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1
     break
