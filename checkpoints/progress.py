@@ -14,7 +14,8 @@ HERE = Path(__file__).resolve().parent
 
 
 def connectome(root: Path) -> pd.DataFrame:
-    "One row per (model, seed) fit: epochs run, the best epoch and its validation loss and R², median epoch time."
+    """One row per (model, seed) fit: epochs run, the best epoch and its validation loss and R², epochs since the best
+    (the fit stops when that reaches its patience), median epoch time."""
     rows = []
     for h in sorted(root.glob('*/history.csv')):
         d = pd.read_csv(h)
@@ -23,8 +24,7 @@ def connectome(root: Path) -> pd.DataFrame:
         b = d.loc[d['val_loss'].idxmin()]
         rows.append({'fit': h.parent.name, 'epochs': int(d['epoch'].max()), 'best_epoch': int(b['epoch']),
                      'best_val_loss': b['val_loss'], 'val_r2_at_best': b['val_r2'],
-                     'since_best': int(d['epoch'].max() - b['epoch']), 'finished': (h.parent / 'best.pt').exists()
-                     and not (h.parent / 'last.pt').exists(), 'median_epoch_s': d['time_s'].median()})
+                     'since_best': int(d['epoch'].max() - b['epoch']), 'median_epoch_s': d['time_s'].median()})
     return pd.DataFrame(rows)
 
 
