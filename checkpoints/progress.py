@@ -35,6 +35,10 @@ def celltype(root: Path) -> pd.DataFrame:
         with np.load(f) as z:
             r = json.loads(str(z['record']))
         r = {**r.get('budget', {}), **r}   # the linear models' records keep their budget apart
+        chosen = [t for t in r.get('tuning', []) if all(t.get(k, 'none') == (v or 'none')
+                                                        for k, v in r.get('conf', {}).items())]
+        if chosen:   # a linear model's grid is one fit: the chosen configuration's validation score from its tuning
+            r.setdefault('val_macro_f1', chosen[0].get('val_macro_f1'))
         conf = ' '.join(f'{k}={v}' for k, v in r.get('conf', {}).items())
         rows.append({'folder': f.parent.name, 'fit': f.stem, 'state': 'done', 'epochs': r.get('epochs_run'),
                      'best_epoch': r.get('best_epoch'), 'val_macro_f1': r.get('val_macro_f1'),
