@@ -10,8 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['ATTENTION_CHUNK_ELEMENTS', 'SMALL_MESSAGES', 'SPARSE_LINEAR_BLOCK', 'attention_aggregate_reference', 'choose_backend',
-           'attention_aggregate', 'sparse_linear', 'SparseGATConv', 'csr_aggregation']
+__all__ = ['ATTENTION_CHUNK_ELEMENTS', 'SMALL_MESSAGES', 'NARROW_CHANNELS', 'SPARSE_BLOCK_ELEMENTS', 'SPARSE_LINEAR_BLOCK',
+           'attention_aggregate_reference', 'choose_backend', 'attention_aggregate', 'sparse_linear', 'SparseGATConv',
+           'csr_aggregation']
 
 # %% ../nbs/07_attention.ipynb #c007
 ATTENTION_CHUNK_ELEMENTS = 1 << 24   # largest temporary block (elements) of the dense backend
@@ -67,49 +68,73 @@ def _csr(ptr: torch.Tensor, col: torch.Tensor, values: torch.Tensor, shape: tupl
         warnings.simplefilter('ignore')
         return torch.sparse_csr_tensor(ptr, col, values, shape, check_invariants=False)
 
-SMALL_MESSAGES = 1 << 22   # 'auto': at most this many message elements (E x slices x C), the plain product
+SMALL_MESSAGES = 1 << 22         # 'auto': at most this many message elements (E x slices x C), the plain product
+NARROW_CHANNELS = 4              # 'auto': up to this many channels per head, messages up to 8 x SMALL_MESSAGES
+SPARSE_BLOCK_ELEMENTS = 1 << 22  # largest block of the sparse backend (slices x rows x C features, or its non-zeros)
 
 def choose_backend(num_nodes: int, n_src: int, n_edges: int, n_slices: int, channels: int) -> str:
-    "'messages' if E·slices·C ≤ SMALL_MESSAGES; 'dense' for small, ≥ 5 % filled, wide, batched graphs; else 'sparse'."
-    if n_edges * n_slices * channels <= SMALL_MESSAGES: return 'messages'
-    cells = num_nodes * n_src
-    dense = cells <= (1 << 22) and n_edges >= 0.05 * cells and channels >= 128 and n_slices >= 64
-    return 'dense' if dense else 'sparse'
+    "'messages' when the E·slices·C messages are small (or narrow and not large), else 'sparse' (never 'dense')."
+    n_msg = n_edges * n_slices * channels
+    narrow = channels <= NARROW_CHANNELS and n_msg <= 8 * SMALL_MESSAGES
+    return 'messages' if n_msg <= SMALL_MESSAGES or narrow else 'sparse'
 
 def _dense_chunk(num_nodes: int, n_src: int, n_slices: int) -> int:
     "Slices per dense block so that a block holds at most ATTENTION_CHUNK_ELEMENTS entries."
     return max(1, min(n_slices, ATTENTION_CHUNK_ELEMENTS // max(1, num_nodes * n_src)))
 
+def _sparse_chunk(n_rows: int, n_edges: int, n_slices: int, channels: int) -> int:
+    "Slices per block-diagonal product: its features (rows × C) and its non-zeros each within SPARSE_BLOCK_ELEMENTS."
+    return max(1, min(n_slices, SPARSE_BLOCK_ELEMENTS // max(1, n_rows * channels, n_edges)))
+
 # %% ../nbs/07_attention.ipynb #c011
+def _block_csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int, k: int):
+    "(ptr, col, perm): the block-diagonal CSR structure of k slices sharing the edges rows <- cols; perm sorts by row."
+    perm = torch.argsort(rows, stable=True)
+    ptr1, n_e = _row_ptr(rows, n_rows), len(rows)
+    off = torch.arange(k, device=rows.device).unsqueeze(1)
+    ptr = torch.cat([(ptr1[:-1].unsqueeze(0) + off * n_e).reshape(-1), ptr1.new_tensor([k * n_e])])
+    return ptr, (cols[perm].unsqueeze(0) + off * n_cols).reshape(-1), perm
+
+def _sparse_blocks(rows, cols, n_rows: int, n_cols: int, n_slices: int, channels: int):
+    "Yield (s0, s1, ptr, col, perm) per chunk of slices; a shorter last chunk uses a prefix of the structure."
+    k = _sparse_chunk(max(n_rows, n_cols), len(rows), n_slices, channels)
+    ptr, col, perm = _block_csr(rows, cols, n_rows, n_cols, k)
+    for s0 in range(0, n_slices, k):
+        s1 = min(n_slices, s0 + k)
+        yield s0, s1, ptr[:(s1 - s0) * n_rows + 1], col[:(s1 - s0) * len(rows)], perm
+
+def _stack(t: torch.Tensor, s0: int, s1: int, ct) -> torch.Tensor:
+    "Slices s0:s1 of [n, S, C] stacked as [(s1 - s0) * n, C] (slice-major), in dtype ct."
+    return t[:, s0:s1].transpose(0, 1).reshape(-1, t.shape[2]).to(ct)
+
 def _sparse_forward(xf, af, src, dst, num_nodes, ct):
-    "out[:, s] = A_s @ x[:, s] with A_s the CSR of alpha[:, s] (rows targets)."
-    perm = torch.argsort(dst, stable=True)
-    ptr, col = _row_ptr(dst, num_nodes), src[perm]
-    a_sorted = af[perm]
-    out = xf.new_empty((num_nodes, xf.shape[1], xf.shape[2]), dtype=ct)
-    for s in range(xf.shape[1]):
-        A = _csr(ptr, col, a_sorted[:, s].to(ct), (num_nodes, xf.shape[0]))
-        out[:, s] = torch.sparse.mm(A, xf[:, s].to(ct))
+    "out[:, s] = A_s @ x[:, s], a chunk of slices at a time as one block-diagonal CSR product (rows: targets)."
+    n_src, S, C = xf.shape
+    out = xf.new_empty((num_nodes, S, C), dtype=ct)
+    for s0, s1, ptr, col, perm in _sparse_blocks(dst, src, num_nodes, n_src, S, C):
+        k = s1 - s0
+        A = _csr(ptr, col, af[perm, s0:s1].t().reshape(-1).to(ct), (k * num_nodes, k * n_src))
+        out[:, s0:s1] = torch.sparse.mm(A, _stack(xf, s0, s1, ct)).view(k, num_nodes, C).transpose(0, 1)
     return out
 
 def _sparse_backward(go, xf, af, src, dst, need_x, need_alpha, ct):
-    "grad_x[:, s] = A_sᵀ @ g[:, s] and grad_alpha[e, s] = <g[dst_e, s], x[src_e, s]> (SDDMM)."
-    n_src, S = xf.shape[0], xf.shape[1]
+    "grad_x[:, s] = A_sᵀ @ g[:, s] and grad_alpha[e, s] = <g[dst_e, s], x[src_e, s]> (SDDMM), block-diagonal."
+    n_src, S, C = xf.shape
+    num_nodes = go.shape[0]
     gx = ga = None
     if need_x:
-        perm_t = torch.argsort(src, stable=True)
-        ptr_t, col_t, a_t = _row_ptr(src, n_src), dst[perm_t], af[perm_t]
-        gx = torch.empty((n_src, S, xf.shape[2]), dtype=ct, device=xf.device)
-        for s in range(S):
-            gx[:, s] = torch.sparse.mm(_csr(ptr_t, col_t, a_t[:, s].to(ct), (n_src, go.shape[0])), go[:, s])
+        gx = torch.empty((n_src, S, C), dtype=ct, device=xf.device)
+        for s0, s1, ptr, col, perm in _sparse_blocks(src, dst, n_src, num_nodes, S, C):
+            k = s1 - s0
+            At = _csr(ptr, col, af[perm, s0:s1].t().reshape(-1).to(ct), (k * n_src, k * num_nodes))
+            gx[:, s0:s1] = torch.sparse.mm(At, _stack(go, s0, s1, ct)).view(k, n_src, C).transpose(0, 1)
     if need_alpha:
-        perm = torch.argsort(dst, stable=True)
-        ptr, col = _row_ptr(dst, go.shape[0]), src[perm]
-        pattern = _csr(ptr, col, torch.zeros(len(col), dtype=ct, device=xf.device), (go.shape[0], n_src))
         ga = torch.empty((af.shape[0], S), dtype=ct, device=xf.device)
-        for s in range(S):
-            vals = torch.sparse.sampled_addmm(pattern, go[:, s].contiguous(), xf[:, s].to(ct).t(), beta=0.0)
-            ga[perm, s] = vals.values()
+        for s0, s1, ptr, col, perm in _sparse_blocks(dst, src, num_nodes, n_src, S, C):
+            k = s1 - s0
+            pattern = _csr(ptr, col, torch.zeros(len(col), dtype=ct, device=xf.device), (k * num_nodes, k * n_src))
+            vals = torch.sparse.sampled_addmm(pattern, _stack(go, s0, s1, ct), _stack(xf, s0, s1, ct).t(), beta=0.0)
+            ga[perm, s0:s1] = vals.values().view(k, -1).t()
     return gx, ga
 
 def _dense_blocks(af, lin, s0, s1, num_nodes, n_src, ct):
