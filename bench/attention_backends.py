@@ -23,6 +23,12 @@ block-diagonal products (`previous_aggregation`: per-slice products, and an 'aut
     python bench/attention_backends.py                       # 1 and 2 threads
     python bench/attention_backends.py --threads 1 --repeats 2 --step-batches 4
 
+Last, one large graph as the cell-type model has (50,000 nodes, 13 random in-edges each, eight heads of 32 and of
+128 channels): the sparse backend as it chooses its blocks (one slice per product there: `MIN_BLOCK_SLICES`), with
+blocks forced (`MIN_BLOCK_SLICES = 1`, two slices per product at 32 channels) and the previous per-slice code.
+
+    python bench/attention_backends.py --sections large --threads 1 --repeats 4 --name attention_backends_large
+
 Writes runs/<timestamp>-<name>/results/<name>.json (bio_gnn.core.start_run + write_results).
 """
 from __future__ import annotations
@@ -133,6 +139,47 @@ def step_rows(args, threads: int) -> list[dict]:
     return rows
 
 
+def large_rows(args, threads: int) -> list[dict]:
+    "One 50,000-node graph, eight heads: the sparse backend as chosen, with blocks forced, and per slice, interleaved."
+    import torch
+    import bio_gnn.attention as att
+    gen = torch.Generator().manual_seed(0)
+    N, k = 50_000, 13
+    ei = torch.stack([torch.randint(0, N, (N * k,), generator=gen), torch.arange(N).repeat_interleave(k)])
+    rows = []
+    for C in (32, 128):
+        x = torch.randn(N, 8, C, generator=gen, requires_grad=True)
+        a = torch.rand(N * k, 8, generator=gen, requires_grad=True)
+        g = torch.randn(N, 8, C, generator=gen)
+        variants = {'as chosen': nullcontext, 'blocks forced': lambda: _setting(att, 'MIN_BLOCK_SLICES', 1),
+                    'per slice (before)': previous_aggregation}
+        times, outs = {v: [] for v in variants}, {}
+        for r in range(args.repeats + 1):
+            for v, ctx in variants.items():
+                with ctx():
+                    t0 = time.perf_counter()
+                    out = att.attention_aggregate(x, a, ei, N, 'sparse')
+                    grads = torch.autograd.grad(out, (x, a), g)
+                    if r: times[v].append(time.perf_counter() - t0)
+                    else: outs[v] = (out.detach(), *grads)
+        for v in variants:
+            for got, want in zip(outs[v], outs['as chosen']):
+                if not torch.allclose(got, want, rtol=1e-5, atol=1e-5): raise AssertionError(f"{v} differs at C={C}")
+        med = {v: statistics.median(t) for v, t in times.items()}
+        rows.append({'threads': threads, 'nodes': N, 'edges': N * k, 'heads': 8, 'channels': C,
+                     **{f'{v}_s': t for v, t in med.items()}})
+        print(f"{threads} thread(s) | 50,000-node graph, 8 heads x {C} channels | "
+              + '  '.join(f"{v} {t:.3f} s ({t / med['as chosen']:.2f}x)" for v, t in med.items()), flush=True)
+    return rows
+
+
+class _setting:
+    "Context: module.name = value inside the block."
+    def __init__(self, module, name, value): self.m, self.n, self.v = module, name, value
+    def __enter__(self): self.old = getattr(self.m, self.n); setattr(self.m, self.n, self.v)
+    def __exit__(self, *exc): setattr(self.m, self.n, self.old)
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -142,6 +189,7 @@ def main(argv=None) -> dict:
     p.add_argument('--max-messages', type=int, default=1 << 27, help="largest E x S x C of the 'messages' backend")
     p.add_argument('--name', default='attention_backends_bench', help='results name (and run folder suffix)')
     p.add_argument('--step-batches', default='4,16', help="windows per batch of the whole training steps ('' skips)")
+    p.add_argument('--sections', default='backends,steps,large', help='which parts to run, comma-separated')
     args = p.parse_args(argv)
     from bio_gnn.core import start_run, write_results
     command = 'python bench/attention_backends.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
@@ -159,10 +207,12 @@ def main(argv=None) -> dict:
                 'messages': lambda x, a: attention_aggregate(x, a, ei, N, 'messages')}
     def _previous(fn):
         with previous_aggregation(): return fn()
-    rows, steps = [], []
+    rows, steps, large = [], [], []
+    sections = set(args.sections.split(','))
+    if sections - {'backends', 'steps', 'large'}: p.error(f"--sections {args.sections}: backends, steps, large")
     for threads in [int(t) for t in args.threads.split(',')]:
         torch.set_num_threads(threads)
-        for label, B, H, C in SHAPES:
+        for label, B, H, C in (SHAPES if 'backends' in sections else []):
             gen = torch.Generator().manual_seed(0)
             x = torch.randn(N, B * args.window, H, C, generator=gen, requires_grad=True)
             a = torch.rand(E, B * args.window, H, generator=gen).requires_grad_()
@@ -189,8 +239,9 @@ def main(argv=None) -> dict:
             rows.append(row)
             ratios = '  '.join(f"{b} {med[b]:.3f} s ({med[b] / med['sparse']:.2f}x)" for b in names if b != 'sparse')
             print(f"{threads} thread(s) | {label} (S={S}, C={C}) | sparse {med['sparse']:.3f} s | {ratios}", flush=True)
-        if args.step_batches: steps += step_rows(args, threads)
-    result = {'rows': rows, 'steps': steps, 'n_edges': E, 'n_neurons': N, 'window': args.window}
+        if args.step_batches and 'steps' in sections: steps += step_rows(args, threads)
+        if 'large' in sections: large += large_rows(args, threads)
+    result = {'rows': rows, 'steps': steps, 'large_graph': large, 'n_edges': E, 'n_neurons': N, 'window': args.window}
     path = write_results(args.name, result, params=vars(args), device='cpu')
     print(f"wrote {path}")
     return result

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 from torch import nn
 
 # %% auto #0
-__all__ = ['ATTENTION_CHUNK_ELEMENTS', 'SMALL_MESSAGES', 'NARROW_CHANNELS', 'SPARSE_BLOCK_ELEMENTS', 'SPARSE_LINEAR_BLOCK',
-           'attention_aggregate_reference', 'choose_backend', 'attention_aggregate', 'sparse_linear', 'SparseGATConv',
-           'csr_aggregation']
+__all__ = ['ATTENTION_CHUNK_ELEMENTS', 'SMALL_MESSAGES', 'NARROW_CHANNELS', 'SPARSE_BLOCK_ELEMENTS', 'MIN_BLOCK_SLICES',
+           'SPARSE_LINEAR_BLOCK', 'attention_aggregate_reference', 'choose_backend', 'attention_aggregate',
+           'sparse_linear', 'SparseGATConv', 'csr_aggregation']
 
 # %% ../nbs/07_attention.ipynb #c007
 ATTENTION_CHUNK_ELEMENTS = 1 << 24   # largest temporary block (elements) of the dense backend
@@ -82,9 +82,12 @@ def _dense_chunk(num_nodes: int, n_src: int, n_slices: int) -> int:
     "Slices per dense block so that a block holds at most ATTENTION_CHUNK_ELEMENTS entries."
     return max(1, min(n_slices, ATTENTION_CHUNK_ELEMENTS // max(1, num_nodes * n_src)))
 
+MIN_BLOCK_SLICES = 8             # fewer slices than this per block: one product per slice (large graphs)
+
 def _sparse_chunk(n_rows: int, n_edges: int, n_slices: int, channels: int) -> int:
     "Slices per block-diagonal product: its features (rows × C) and its non-zeros each within SPARSE_BLOCK_ELEMENTS."
-    return max(1, min(n_slices, SPARSE_BLOCK_ELEMENTS // max(1, n_rows * channels, n_edges)))
+    k = SPARSE_BLOCK_ELEMENTS // max(1, n_rows * channels, n_edges)
+    return min(n_slices, k) if k >= MIN_BLOCK_SLICES else 1
 
 # %% ../nbs/07_attention.ipynb #c011
 def _block_csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int, k: int):
@@ -105,7 +108,7 @@ def _sparse_blocks(rows, cols, n_rows: int, n_cols: int, n_slices: int, channels
 
 def _stack(t: torch.Tensor, s0: int, s1: int, ct) -> torch.Tensor:
     "Slices s0:s1 of [n, S, C] stacked as [(s1 - s0) * n, C] (slice-major), in dtype ct."
-    return t[:, s0:s1].transpose(0, 1).reshape(-1, t.shape[2]).to(ct)
+    return t[:, s0:s1].transpose(0, 1).reshape(-1, t.shape[2]).to(ct).contiguous()
 
 def _sparse_forward(xf, af, src, dst, num_nodes, ct):
     "out[:, s] = A_s @ x[:, s], a chunk of slices at a time as one block-diagonal CSR product (rows: targets)."
