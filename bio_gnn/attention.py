@@ -90,54 +90,59 @@ def _sparse_chunk(n_rows: int, n_edges: int, n_slices: int, channels: int) -> in
     return min(n_slices, k) if k >= MIN_BLOCK_SLICES else 1
 
 # %% ../nbs/07_attention.ipynb #c011
-def _block_csr(rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int, k: int):
-    "(ptr, col, perm): the block-diagonal CSR structure of k slices sharing the edges rows <- cols; perm sorts by row."
-    perm = torch.argsort(rows, stable=True)
-    ptr1, n_e = _row_ptr(rows, n_rows), len(rows)
-    off = torch.arange(k, device=rows.device).unsqueeze(1)
-    ptr = torch.cat([(ptr1[:-1].unsqueeze(0) + off * n_e).reshape(-1), ptr1.new_tensor([k * n_e])])
-    return ptr, (cols[perm].unsqueeze(0) + off * n_cols).reshape(-1), perm
+class _BlockCSR:
+    "The block-diagonal CSR structure of up to k slices sharing the edges rows <- cols (`perm` sorts them by row)."
+    def __init__(self, rows: torch.Tensor, cols: torch.Tensor, n_rows: int, n_cols: int, k: int):
+        self.perm = torch.argsort(rows, stable=True)
+        ptr1, self.n_e, self.n_rows, self.n_cols = _row_ptr(rows, n_rows), len(rows), n_rows, n_cols
+        off = torch.arange(k, device=rows.device).unsqueeze(1)
+        self.ptr = torch.cat([(ptr1[:-1].unsqueeze(0) + off * self.n_e).reshape(-1), ptr1.new_tensor([k * self.n_e])])
+        self.col = (cols[self.perm].unsqueeze(0) + off * n_cols).reshape(-1)
 
-def _sparse_blocks(rows, cols, n_rows: int, n_cols: int, n_slices: int, channels: int):
-    "Yield (s0, s1, ptr, col, perm) per chunk of slices; a shorter last chunk uses a prefix of the structure."
-    k = _sparse_chunk(max(n_rows, n_cols), len(rows), n_slices, channels)
-    ptr, col, perm = _block_csr(rows, cols, n_rows, n_cols, k)
-    for s0 in range(0, n_slices, k):
-        s1 = min(n_slices, s0 + k)
-        yield s0, s1, ptr[:(s1 - s0) * n_rows + 1], col[:(s1 - s0) * len(rows)], perm
+    def matrix(self, values: torch.Tensor, k: int) -> torch.Tensor:
+        "The CSR of the first k slices with `values` [k * E] (slice-major); a shorter chunk uses a prefix."
+        return _csr(self.ptr[:k * self.n_rows + 1], self.col[:k * self.n_e], values, (k * self.n_rows, k * self.n_cols))
+
+    def weights(self, af: torch.Tensor, s0: int, s1: int, ct) -> torch.Tensor:
+        "The CSR of slices s0:s1 with the attention weights `af` [E, S] as values."
+        return self.matrix(af[self.perm, s0:s1].t().reshape(-1).to(ct), s1 - s0)
 
 def _stack(t: torch.Tensor, s0: int, s1: int, ct) -> torch.Tensor:
     "Slices s0:s1 of [n, S, C] stacked as [(s1 - s0) * n, C] (slice-major), in dtype ct."
     return t[:, s0:s1].transpose(0, 1).reshape(-1, t.shape[2]).to(ct).contiguous()
 
+def _unstack(t: torch.Tensor, k: int) -> torch.Tensor:
+    "[k * n, C] back to [n, k, C]."
+    return t.view(k, -1, t.shape[1]).transpose(0, 1)
+
 def _sparse_forward(xf, af, src, dst, num_nodes, ct):
     "out[:, s] = A_s @ x[:, s], a chunk of slices at a time as one block-diagonal CSR product (rows: targets)."
     n_src, S, C = xf.shape
+    k = _sparse_chunk(max(n_src, num_nodes), len(src), S, C)
+    A = _BlockCSR(dst, src, num_nodes, n_src, k)
     out = xf.new_empty((num_nodes, S, C), dtype=ct)
-    for s0, s1, ptr, col, perm in _sparse_blocks(dst, src, num_nodes, n_src, S, C):
-        k = s1 - s0
-        A = _csr(ptr, col, af[perm, s0:s1].t().reshape(-1).to(ct), (k * num_nodes, k * n_src))
-        out[:, s0:s1] = torch.sparse.mm(A, _stack(xf, s0, s1, ct)).view(k, num_nodes, C).transpose(0, 1)
+    for s0 in range(0, S, k):
+        s1 = min(S, s0 + k)
+        out[:, s0:s1] = _unstack(torch.sparse.mm(A.weights(af, s0, s1, ct), _stack(xf, s0, s1, ct)), s1 - s0)
     return out
 
 def _sparse_backward(go, xf, af, src, dst, need_x, need_alpha, ct):
     "grad_x[:, s] = A_sᵀ @ g[:, s] and grad_alpha[e, s] = <g[dst_e, s], x[src_e, s]> (SDDMM), block-diagonal."
     n_src, S, C = xf.shape
     num_nodes = go.shape[0]
-    gx = ga = None
-    if need_x:
-        gx = torch.empty((n_src, S, C), dtype=ct, device=xf.device)
-        for s0, s1, ptr, col, perm in _sparse_blocks(src, dst, n_src, num_nodes, S, C):
-            k = s1 - s0
-            At = _csr(ptr, col, af[perm, s0:s1].t().reshape(-1).to(ct), (k * n_src, k * num_nodes))
-            gx[:, s0:s1] = torch.sparse.mm(At, _stack(go, s0, s1, ct)).view(k, n_src, C).transpose(0, 1)
-    if need_alpha:
-        ga = torch.empty((af.shape[0], S), dtype=ct, device=xf.device)
-        for s0, s1, ptr, col, perm in _sparse_blocks(dst, src, num_nodes, n_src, S, C):
-            k = s1 - s0
-            pattern = _csr(ptr, col, torch.zeros(len(col), dtype=ct, device=xf.device), (k * num_nodes, k * n_src))
-            vals = torch.sparse.sampled_addmm(pattern, _stack(go, s0, s1, ct), _stack(xf, s0, s1, ct).t(), beta=0.0)
-            ga[perm, s0:s1] = vals.values().view(k, -1).t()
+    k = _sparse_chunk(max(n_src, num_nodes), len(src), S, C)
+    At = _BlockCSR(src, dst, n_src, num_nodes, k) if need_x else None
+    A = _BlockCSR(dst, src, num_nodes, n_src, k) if need_alpha else None
+    gx = torch.empty((n_src, S, C), dtype=ct, device=xf.device) if need_x else None
+    ga = torch.empty((af.shape[0], S), dtype=ct, device=xf.device) if need_alpha else None
+    for s0 in range(0, S, k):
+        s1 = min(S, s0 + k)
+        g = _stack(go, s0, s1, ct)
+        if need_x: gx[:, s0:s1] = _unstack(torch.sparse.mm(At.weights(af, s0, s1, ct), g), s1 - s0)
+        if need_alpha:
+            pattern = A.matrix(torch.zeros((s1 - s0) * A.n_e, dtype=ct, device=xf.device), s1 - s0)
+            vals = torch.sparse.sampled_addmm(pattern, g, _stack(xf, s0, s1, ct).t(), beta=0.0).values()
+            ga[A.perm, s0:s1] = vals.view(s1 - s0, -1).t()
     return gx, ga
 
 def _dense_blocks(af, lin, s0, s1, num_nodes, n_src, ct):
