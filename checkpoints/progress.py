@@ -1,5 +1,5 @@
-"""Where the long runs kept in checkpoints/ stand: each connectome fit's epochs, best validation loss and epoch
-time (from its history.csv), and each cell-type protocol folder's finished fits (their budget records) and the
+"""Where the long runs kept in checkpoints/ stand: each connectome fit's epochs (the design size and the reduced-size
+ablations), best validation loss and epoch time (from its history.csv), and each cell-type protocol folder's finished fits (their budget records) and the
 unfinished one. Reads files only; starts nothing.
 
     python checkpoints/progress.py
@@ -52,7 +52,8 @@ def celltype(root: Path) -> pd.DataFrame:
 
 def main() -> int:
     pd.set_option('display.width', 160); pd.set_option('display.max_rows', 500)
-    for name, fn in (('connectome-design20', connectome), ('celltype-protocol', celltype)):
+    for name, fn in (('connectome-design20', connectome), ('connectome-ablations20', connectome),
+                     ('celltype-protocol', celltype)):
         root = HERE / name
         df = fn(root) if root.exists() else pd.DataFrame()
         print(f'== {name}: ' + ('nothing yet' if df.empty else f'{len(df)} fit(s)'))
