@@ -1,6 +1,6 @@
 """Where the long runs kept in checkpoints/ stand: each connectome fit's epochs (the design size and the reduced-size
-ablations), best validation loss and epoch time (from its history.csv), and each cell-type protocol folder's finished fits (their budget records) and the
-unfinished one. Reads files only; starts nothing.
+ablations), best validation loss and epoch time (from its history.csv), and each cell-type protocol folder's finished
+fits (their budget records) and the unfinished one. Reads files only; starts nothing.
 
     python checkpoints/progress.py
 """
