@@ -20,8 +20,18 @@ free, so the RSS follows the step's allocations).
     python bench/connectome_step.py                        # design size, batches of 1, 2 and 4 windows, 2 threads
     python bench/connectome_step.py --batches 1 --repeats 2 --small   # a smoke run at tiny widths
 
-Writes runs/<timestamp>-<name>/results/<name>.json (bio_gnn.core.start_run + write_results) and prints a table
-with the ratios old / new (time) and new / old (peak memory).
+The allocator changes the reference's time 2-3x (glibc hands its large message tensors back to the kernel after
+each use; jemalloc with dirty_decay_ms:-1 keeps them), so compare both (results/connectome_step_bench_glibc.json and
+_jemalloc.json) and read the allocator and threads from the result's provenance['env']:
+
+    export LD_PRELOAD=/usr/lib/x86_64-linux-gnu/libjemalloc.so.2
+    export MALLOC_CONF=oversize_threshold:0,dirty_decay_ms:-1,muzzy_decay_ms:-1
+    python bench/connectome_step.py --batches 1,4 --repeats 2 --name connectome_step_bench_jemalloc
+
+Memory: the reference's step at 4 windows holds about 5.5 GB, and under jemalloc the parent keeps what it freed;
+paused (SIGSTOP) jobs keep their memory too. Writes runs/<timestamp>-<name>/results/<name>.json
+(bio_gnn.core.start_run + write_results) and prints a table with the ratios old / new (time) and new / old (peak
+memory).
 """
 from __future__ import annotations
 import argparse, json, os, statistics, subprocess, sys, threading, time

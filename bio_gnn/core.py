@@ -12,11 +12,11 @@ from typing import Any, Iterable
 import numpy as np
 
 # %% auto #0
-__all__ = ['log', 'in_test', 'repo_root', 'Paths', 'get_paths', 'get_logger', 'progress', 'load_config', 'atomic_write',
-           'save_config', 'available_devices', 'get_device', 'seed_everything', 'tracking_mode', 'init_tracking',
-           'git_info', 'library_versions', 'peak_memory_mb', 'provenance', 'run_record', 'write_results',
-           'read_results', 'count_parameters', 'as_dense', 'keep_torch_threads', 'run_recurrent', 'write_h5ad',
-           'start_run', 'Timer', 'save_figure']
+__all__ = ['log', 'PERF_ENV', 'in_test', 'repo_root', 'Paths', 'get_paths', 'get_logger', 'progress', 'load_config',
+           'atomic_write', 'save_config', 'available_devices', 'get_device', 'seed_everything', 'tracking_mode',
+           'init_tracking', 'git_info', 'library_versions', 'peak_memory_mb', 'perf_env', 'provenance', 'run_record',
+           'write_results', 'read_results', 'count_parameters', 'as_dense', 'keep_torch_threads', 'run_recurrent',
+           'write_h5ad', 'start_run', 'Timer', 'save_figure']
 
 # %% ../nbs/00_core.ipynb #c007
 def in_test() -> bool:
@@ -301,13 +301,21 @@ def peak_memory_mb() -> float:
     return r/1024 if sys.platform != 'darwin' else r/2**20
 
 # %% ../nbs/00_core.ipynb #c064
+PERF_ENV = ('OMP_NUM_THREADS', 'MKL_NUM_THREADS', 'NUMBA_NUM_THREADS', 'LD_PRELOAD', 'MALLOC_CONF',
+            'MALLOC_MMAP_MAX_', 'MALLOC_TRIM_THRESHOLD_', 'MALLOC_TOP_PAD_', 'CUDA_VISIBLE_DEVICES')
+
+def perf_env() -> dict:
+    "What changes a timing without changing the code: torch's threads and the thread/allocator variables set."
+    import torch
+    return {'torch_threads': torch.get_num_threads(), **{k: os.environ[k] for k in PERF_ENV if k in os.environ}}
+
 def provenance(device=None) -> dict:
     "Where and with what a result was produced."
     import torch
     dev = str(device) if device is not None else available_devices()[0]
     gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
     return {'git': git_info(), 'device': dev, 'gpu': gpu, 'versions': library_versions(),
-            'host': platform.node(), 'platform': platform.platform(), 'cpus': os.cpu_count(),
+            'host': platform.node(), 'platform': platform.platform(), 'cpus': os.cpu_count(), 'env': perf_env(),
             'timestamp': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
 # %% ../nbs/00_core.ipynb #c067
