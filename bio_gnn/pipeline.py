@@ -12,8 +12,8 @@ import yaml, nbformat
 # %% auto #0
 __all__ = ['log', 'STAGES', 'PATH_PARAMETERS', 'Stage', 'plan', 'load_profile', 'absolute_path_value', 'parse_overrides',
            'notebook_parameters', 'check_parameter_type', 'stage_parameters', 'resolve_parameters', 'format_resolved',
-           'check_profiles', 'fingerprint', 'StageResult', 'flagged_cells_removed', 'run_command', 'run_pipeline',
-           'stage_summary_table', 'write_summary']
+           'check_profiles', 'fingerprint', 'StageResult', 'flagged_cells_removed', 'oom_kills', 'dead_kernel_note',
+           'run_command', 'run_pipeline', 'stage_summary_table', 'write_summary']
 
 # %% ../nbs/30_pipeline.ipynb #c004
 from .core import repo_root, get_paths, get_logger, atomic_write
@@ -311,6 +311,25 @@ def flagged_cells_removed(nb_path: Path, keep_flags=(), skip_flags=None) -> Path
     nbformat.write(nb, str(out))
     return out
 
+# %% ../nbs/30_pipeline.ipynb #c0522
+def oom_kills() -> int|None:
+    "The kernel's count of out-of-memory kills since boot (`oom_kill` in /proc/vmstat); None where it cannot be read."
+    try: lines = Path('/proc/vmstat').read_text().splitlines()
+    except OSError: return None
+    return next((int(l.split()[1]) for l in lines if l.startswith('oom_kill ')), None)
+
+def dead_kernel_note(oom_before: int|None, oom_after: int|None) -> str:
+    "Why a stage's kernel died without a Python error, from the out-of-memory kill counts around the stage."
+    known = oom_before is not None and oom_after is not None
+    if known and oom_after > oom_before:
+        return (f"killed for memory, most likely: the system's out-of-memory kill count rose by "
+                f"{oom_after - oom_before} during the stage (`dmesg | grep -i 'killed process'` names the process); "
+                "free memory (other jobs, smaller batches) and rerun: fits with a checkpoint_dir resume")
+    why = ("no out-of-memory kill was counted meanwhile" if known else
+           "`dmesg | grep -i 'killed process'` tells whether the out-of-memory killer took it")
+    return (f"the kernel process ended without a Python error, by a crash or a kill signal; {why}; the log and the "
+            "executed notebook hold what ran before it")
+
 # %% ../nbs/30_pipeline.ipynb #c053
 @contextlib.contextmanager
 def _fd2_to(f):
@@ -332,7 +351,7 @@ def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: s
     out_nb, log_path = run_dir/f'{stage.name}.ipynb', run_dir/f'{stage.name}.log'
     src_nb = flagged_cells_removed(nbs_dir/stage.notebook, keep_flags=flags)
     res = StageResult(stage.name, 'ok', output=str(out_nb), log=str(log_path))
-    t0 = time.time()
+    t0, oom0 = time.time(), oom_kills()
     before = {p: p.stat().st_mtime for p in results_dir.glob('*.json')} if results_dir.exists() else {}
     with open(log_path, 'w', encoding='utf-8') as lf:
         lf.write(f"# {stage.notebook} parameters={json.dumps(params, default=str)}\n")
@@ -349,7 +368,8 @@ def _run_one(stage: Stage, params: dict, nbs_dir: Path, run_dir: Path, kernel: s
         except Exception as e:
             res.status = 'failed'
             res.reason = f"{type(e).__name__}: {str(e).strip().splitlines()[-1] if str(e).strip() else ''}"[:300]
-            lf.write('\n' + ''.join(traceback.format_exception(e)))
+            if type(e).__name__ == 'DeadKernelError': res.reason += f" ({dead_kernel_note(oom0, oom_kills())})"
+            lf.write('\n' + ''.join(traceback.format_exception(e)) + f"\n# {res.reason}\n")
     res.seconds = round(time.time() - t0, 1)
     written = results_dir.glob('*.json') if results_dir.exists() else []
     new = [p for p in written if before.get(p) != p.stat().st_mtime]
