@@ -459,6 +459,10 @@ def fit(self: Trainer,
     mode = tracking_mode(c.wandb_mode)
     run = (init_tracking(project=c.wandb_project, name=c.wandb_name, config=c.to_dict(), mode=mode)
            if mode != 'disabled' and self.dist.is_main else None)
+    if run is not None and self._rows:   # resumed: the earlier epochs first, so this run holds the whole curve
+        for r in self._rows:
+            if r['epoch'] % c.log_every == 0: run.log(r, step=r['epoch'])
+        run.summary['resumed_after_epoch'] = start - 1
     self.stopped_epoch, self.resumed_epochs = None, start - 1   # resumed_epochs: run by an earlier process
     try:
         bar = progress(range(start, c.epochs + 1), desc='epochs',
