@@ -245,14 +245,12 @@ def restore_rng_state(state: dict, generators: Iterable[torch.Generator] = ()):
 # %% ../nbs/06_train.ipynb #c027
 def save_checkpoint(path: str|Path, state: dict) -> Path:
     "Atomically write `state` with `torch.save` (temporary sibling, then `os.replace`)."
-    path = Path(path)
-    with atomic_write(path, 'wb') as f: torch.save(state, f)
+    with atomic_write(path := Path(path), 'wb') as f: torch.save(state, f)
     return path
 
 def load_checkpoint(path: str|Path, map_location=None) -> dict:
     "Load a checkpoint written by `save_checkpoint` with the safe `weights_only=True` unpickler."
-    path = Path(path)
-    if not path.is_file():
+    if not (path := Path(path)).is_file():
         have = sorted(p.name for p in path.parent.glob('*.pt')) if path.parent.is_dir() else []
         raise FileNotFoundError(f"No checkpoint {path}; checkpoints there: {have}.")
     return torch.load(path, map_location=map_location, weights_only=True)
@@ -459,10 +457,8 @@ def fit(self: Trainer,
     mode = tracking_mode(c.wandb_mode)
     run = (init_tracking(project=c.wandb_project, name=c.wandb_name, config=c.to_dict(), mode=mode)
            if mode != 'disabled' and self.dist.is_main else None)
-    if run is not None and self._rows:   # resumed: the earlier epochs first, so this run holds the whole curve
-        for r in self._rows:
-            if r['epoch'] % c.log_every == 0: run.log(r, step=r['epoch'])
-        run.summary['resumed_after_epoch'] = start - 1
+    for r in (self._rows if run is not None else []):   # resumed: earlier epochs first, this run has the whole curve
+        if r['epoch'] % c.log_every == 0: run.log(r, step=r['epoch'])
     self.stopped_epoch, self.resumed_epochs = None, start - 1   # resumed_epochs: run by an earlier process
     try:
         bar = progress(range(start, c.epochs + 1), desc='epochs',
