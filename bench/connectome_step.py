@@ -7,8 +7,9 @@ backward) and run on the same windows of simulated worms (causally normalised, 5
 alternating, after a warm-up. Per batch of B windows it times, as the median of --repeats:
 
 * graph part: forward + backward of the three GAT layers over the B*W time-step graphs (`model.encode`);
-* LSTM part: forward + backward of the per-neuron LSTM and head on those embeddings (which the aggregation does
-  not change);
+* LSTM part: forward + backward of the per-neuron LSTM and head on those embeddings, over the recorded neurons'
+  sequences as in a training step (which the aggregation does not change; until 2026-12-07 this part ran over
+  every neuron's sequence, recorded or not, and overstated the LSTM's share: 302 sequences per window, not ~174);
 * the whole step with the per-step loss (`SequenceTask`) for both, and for the new layer also with the last-step
   loss of chapter 12 (`WindowTask`): from them the supervised (step, neuron) targets per second of training
   (the LSTM part is the same code in both and is timed once);
@@ -95,7 +96,7 @@ def main(argv=None) -> dict:
     p.add_argument('--child-model', help=argparse.SUPPRESS)
     p.add_argument('--child-batch', type=int, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    from bio_gnn.core import start_run, write_results, count_parameters
+    from bio_gnn.core import start_run, write_results, count_parameters, run_recurrent
     command = 'python bench/connectome_step.py ' + ' '.join(argv if argv is not None else sys.argv[1:])
     if not args.child: start_run(args.name, command, vars(args))
     import numpy as np
@@ -125,9 +126,11 @@ def main(argv=None) -> dict:
         h.pow(2).mean().backward()
 
     def lstm_part(m, b, h):
+        "The LSTM and head over the sequences a training step runs them on (SequenceTask's rows: recorded neurons)."
         B, W, N_ = b['x'].shape
-        hh = h.permute(1, 0, 2, 3).reshape(B * N_, W, -1).detach().requires_grad_(True)
-        z = m.head(m.lstm(hh)[0])
+        rows = (b['mask'].bool().any(1) | b['y_seq_mask'].bool().any(1)).reshape(-1).nonzero().view(-1)
+        hh = h.permute(1, 0, 2, 3).reshape(B * N_, W, -1)[rows].detach().requires_grad_(True)
+        z = m.head(run_recurrent(m.lstm, hh)[0])
         z.pow(2).mean().backward()
 
     def step(m, b, task):
@@ -161,6 +164,7 @@ def main(argv=None) -> dict:
         b = batch_of(B)
         with torch.no_grad(): h = new.encode(b['x'], b['mask'].bool())
         targets = {'last-step': int(b['y_mask'].sum()), 'per-step': int(b['y_seq_mask'].sum())}
+        n_seq = int((b['mask'].bool().any(1) | b['y_seq_mask'].bool().any(1)).sum())   # the LSTM's sequences
         if B == batches[0]:
             for m in models.values(): step(m, b, tasks['per-step'])   # warm-up: thread pools, first-call dispatch
         fns = {('lstm', None): lambda: lstm_part(new, b, h)}          # the same code in both: timed once
@@ -171,7 +175,7 @@ def main(argv=None) -> dict:
         t = timed(fns)
         for name in models:
             r = {'batch': B, 'model': name, 'steps': args.window, 'graph_s': t[('graph', name)],
-                 'lstm_s': t[('lstm', None)]}
+                 'lstm_s': t[('lstm', None)], 'lstm_sequences': n_seq}
             for tn in tasks:
                 if ('step_' + tn, name) not in t: continue     # the loss choice is measured on the new layer only
                 r[f'step_{tn}_s'] = t[('step_' + tn, name)]
