@@ -21,7 +21,7 @@ free, so the RSS follows the step's allocations).
     python bench/connectome_step.py                        # design size, batches of 1, 2 and 4 windows, 2 threads
     python bench/connectome_step.py --batches 1 --repeats 2 --small   # a smoke run at tiny widths
 
-The allocator changes the reference's time 2-3x (glibc hands its large message tensors back to the kernel after
+The allocator changes the reference's time 2.7-3.3x (glibc hands its large message tensors back to the kernel after
 each use; jemalloc with dirty_decay_ms:-1 keeps them), so compare both (results/connectome_step_bench_glibc.json and
 _jemalloc.json) and read the allocator and threads from the result's provenance['env']:
 
@@ -125,10 +125,14 @@ def main(argv=None) -> dict:
         h = m.encode(b['x'], b['mask'].bool())
         h.pow(2).mean().backward()
 
+    def lstm_rows(b):
+        "The (window, neuron) sequences a training step runs the LSTM on: SequenceTask's rows, the recorded neurons."
+        return (b['mask'].bool().any(1) | b['y_seq_mask'].bool().any(1)).reshape(-1).nonzero().view(-1)
+
     def lstm_part(m, b, h):
-        "The LSTM and head over the sequences a training step runs them on (SequenceTask's rows: recorded neurons)."
+        "The LSTM and head, forward and backward, over the sequences of `lstm_rows`."
         B, W, N_ = b['x'].shape
-        rows = (b['mask'].bool().any(1) | b['y_seq_mask'].bool().any(1)).reshape(-1).nonzero().view(-1)
+        rows = lstm_rows(b)
         hh = h.permute(1, 0, 2, 3).reshape(B * N_, W, -1)[rows].detach().requires_grad_(True)
         z = m.head(run_recurrent(m.lstm, hh)[0])
         z.pow(2).mean().backward()
@@ -164,7 +168,7 @@ def main(argv=None) -> dict:
         b = batch_of(B)
         with torch.no_grad(): h = new.encode(b['x'], b['mask'].bool())
         targets = {'last-step': int(b['y_mask'].sum()), 'per-step': int(b['y_seq_mask'].sum())}
-        n_seq = int((b['mask'].bool().any(1) | b['y_seq_mask'].bool().any(1)).sum())   # the LSTM's sequences
+        n_seq = len(lstm_rows(b))   # the LSTM's sequences
         if B == batches[0]:
             for m in models.values(): step(m, b, tasks['per-step'])   # warm-up: thread pools, first-call dispatch
         fns = {('lstm', None): lambda: lstm_part(new, b, h)}          # the same code in both: timed once
