@@ -13,18 +13,32 @@ import pandas as pd
 HERE = Path(__file__).resolve().parent
 
 
+def _stopping(last: Path) -> dict:
+    "Early stopping's state and limits from a fit's last.pt (torch, read on the CPU; {} where there is none)."
+    if not last.is_file():
+        return {}
+    import torch
+    ck = torch.load(last, map_location='cpu', weights_only=True)
+    return {**ck['early_stopping'], 'patience': ck['config']['patience'], 'cap': ck['config']['epochs']}
+
+
 def connectome(root: Path) -> pd.DataFrame:
-    """One row per (model, seed) fit: epochs run, the best epoch and its validation loss and R², epochs since the best
-    (the fit stops when that reaches its patience), median epoch time."""
+    """One row per (model, seed) fit: epochs run, the best epoch (early stopping's, which counts any decrease) and
+    its validation loss and R², epochs since the best, the earliest epoch it can stop at (best + patience, or the cap;
+    every new best moves it), median epoch time."""
     rows = []
     for h in sorted(root.glob('*/history.csv')):
         d = pd.read_csv(h)
         if d.empty:
             continue
-        b = d.loc[d['val_loss'].idxmin()]
-        rows.append({'fit': h.parent.name, 'epochs': int(d['epoch'].max()), 'best_epoch': int(b['epoch']),
+        es = _stopping(h.parent / 'last.pt')
+        best = es.get('best_epoch') or int(d.loc[d['val_loss'].idxmin(), 'epoch'])
+        b = d.loc[d['epoch'] == best].iloc[0]
+        rows.append({'fit': h.parent.name, 'epochs': int(d['epoch'].max()), 'best_epoch': int(best),
                      'best_val_loss': b['val_loss'], 'val_r2_at_best': b['val_r2'],
-                     'since_best': int(d['epoch'].max() - b['epoch']), 'median_epoch_s': d['time_s'].median()})
+                     'since_best': int(d['epoch'].max() - best),
+                     'stops_at_earliest': min(best + es['patience'], es['cap']) if es else None,
+                     'median_epoch_s': d['time_s'].median()})
     return pd.DataFrame(rows)
 
 
