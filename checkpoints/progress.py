@@ -19,7 +19,8 @@ def _stopping(last: Path) -> dict:
         return {}
     import torch
     ck = torch.load(last, map_location='cpu', weights_only=True)
-    return {**ck['early_stopping'], 'patience': ck['config']['patience'], 'cap': ck['config']['epochs']}
+    return {**ck['early_stopping'], 'patience': ck['config']['patience'], 'cap': ck['config']['epochs'],
+            'history': ck['history']}
 
 
 def connectome(root: Path) -> pd.DataFrame:
@@ -28,10 +29,10 @@ def connectome(root: Path) -> pd.DataFrame:
     every new best moves it), median epoch time."""
     rows = []
     for h in sorted(root.glob('*/history.csv')):
-        d = pd.read_csv(h)
+        es = _stopping(h.parent / 'last.pt')   # its history: history.csv is written after it, so may lag an epoch
+        d = pd.DataFrame(es.pop('history')) if es else pd.read_csv(h)
         if d.empty:
             continue
-        es = _stopping(h.parent / 'last.pt')
         best = es.get('best_epoch') or int(d.loc[d['val_loss'].idxmin(), 'epoch'])
         b = d.loc[d['epoch'] == best].iloc[0]
         rows.append({'fit': h.parent.name, 'epochs': int(d['epoch'].max()), 'best_epoch': int(best),
