@@ -156,6 +156,8 @@ def recovery_metrics(score: np.ndarray, # [N, N] (pre, post) score to test
         if prior_sign is None: raise ValueError("signed=True needs prior_sign to score sign flips.")
         flipped = (edge_kind == 4)[anat]
         out['auprc_flipped'], out['auprc_flipped_chance'] = _average_precision(flipped, -(prior_sign * score)[anat])
+        inhibitory = (true_weights < 0)[off]
+        out['auprc_inhibitory'], out['auprc_inhibitory_chance'] = _average_precision(inhibitory, -score[off])
         out['spearman_signed_anatomical'] = float(spearmanr(score[anat], true_weights[anat])[0])
     for k, v in list(out.items()):
         if isinstance(v, float) and not np.isfinite(v): out[k] = None   # e.g. a constant score

@@ -16,6 +16,7 @@ from ..core import progress
 from ..evaluate import regression_metrics
 from .connectome import ActivityWindows, ConnectomeGATLSTM, LinearAR
 from .connectome_readouts import effective_connectivity, functional_connectome, prior_matrices
+from .connectome_readouts import recovery_metrics
 from .connectome_stepping import held_out_predictions, incremental_free_run
 
 # %% auto #0
@@ -298,47 +299,30 @@ def anatomy_scores(graph: Data) -> dict[str, np.ndarray]:
     W_, S_ = prior_matrices(graph)
     return {'anatomy (binary)': (W_ > 0).astype(np.float32), 'anatomy (weighted)': W_, 'anatomy (signed)': W_ * S_}
 
-def _ap(y: np.ndarray, s: np.ndarray) -> tuple[float|None, float|None]:
-    "(average precision of `s` for `y`, chance = positive rate); (None, None) when `y` is constant."
-    from sklearn.metrics import average_precision_score
-    if not 0 < y.sum() < len(y): return None, None
-    return float(average_precision_score(y, s)), float(y.mean())
-
-def _spearman(a: np.ndarray, b: np.ndarray) -> float|None:
-    from scipy.stats import spearmanr
-    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0: return None
-    return float(spearmanr(a, b)[0])
-
 def recovery_table(scores: dict[str, np.ndarray], # name -> [N, N] (pre, post) score
                    true_weights: np.ndarray, # [N, N] true J (simulate_activity: varp['true_weights'])
+                   edge_kind: np.ndarray, # [N, N] its edge kinds (varp['true_edge_kind'], codes of EDGE_KINDS)
                    graph: Data, # the anatomical graph (prior weight and sign of each edge)
-                   threshold: float = 0.25, # functional: |J| > threshold x median nonzero |J|
                    signed: Sequence[str]|None = None, # names of signed scores (default: those with a negative entry)
                    budget: dict|None = None, # budget columns for every row
                   ) -> pd.DataFrame:
-    "One row per score: rank correlations and AUPRCs (with chance) against the true effective weights."
-    J = np.asarray(true_weights, dtype=np.float64)
+    "One row per score: chapter 12a's `recovery_metrics` (rank correlations, AUPRCs with chance) and the budget."
+    J, K = np.asarray(true_weights, dtype=np.float64), np.asarray(edge_kind)
     n = len(J)
-    if J.shape != (n, n) or n != graph.num_nodes:
-        raise ValueError(f"true_weights has shape {J.shape}; expected [N, N] with N = {graph.num_nodes} "
-                         "neurons of the graph (simulate_activity(graph).varp['true_weights']).")
+    if J.shape != (n, n) or n != graph.num_nodes or K.shape != J.shape:
+        raise ValueError(f"true_weights has shape {J.shape} and edge_kind {K.shape}; expected both [N, N] with "
+                         f"N = {graph.num_nodes} neurons of the graph (simulate_activity(graph).varp['true_weights'], "
+                         "varp['true_edge_kind']).")
     W_, S_ = prior_matrices(graph)
-    off, anat = ~np.eye(n, dtype=bool), W_ > 0
-    thr = threshold * float(np.median(np.abs(J[J != 0]))) if (J != 0).any() else 0.0
-    functional, flipped = (np.abs(J) > thr)[off], (np.sign(J) * S_ < 0)[anat]
     rows = []
     for name, sc in scores.items():
         sc = np.asarray(sc, dtype=np.float64)
         if sc.shape != (n, n): raise ValueError(f"score {name!r} has shape {sc.shape}; expected [{n}, {n}].")
         is_signed = bool((sc < 0).any()) if signed is None else name in signed
-        r = {'score': name, 'signed': is_signed, 'functional_threshold': thr,
-             'spearman_anatomical': _spearman(np.abs(sc[anat]), np.abs(J[anat])),
-             'spearman_signed_anatomical': _spearman(sc[anat], J[anat]) if is_signed else None}
-        r['auprc_functional'], r['auprc_functional_chance'] = _ap(functional, np.abs(sc)[off])
-        r['auprc_flipped'], r['auprc_flipped_chance'] = _ap(flipped, -(S_ * sc)[anat]) if is_signed else (None, None)
-        r['auprc_inhibitory'], r['auprc_inhibitory_chance'] = _ap((J < 0)[off], -sc[off]) if is_signed else (None,) * 2
-        rows.append({**r, **_budget_cols(budget)})
+        rows.append({'score': name, 'signed': is_signed, **recovery_metrics(sc, J, K, W_, S_, signed=is_signed),
+                     **_budget_cols(budget)})
     return pd.DataFrame(rows)
+
 
 # %% ../../nbs/12c_connectome_tests.ipynb #c031
 BUDGET_KEYS = ('n_params', 'epochs_run', 'best_epoch', 'n_train_examples', 'train_time_s')
@@ -360,7 +344,7 @@ def wiring_metrics(rollout_table: pd.DataFrame|None = None, # from rollout
     if held_out is not None and held_out['pooled']['status'].iloc[0] == 'ok':
         out['held_out_r2'] = held_out['pooled']['r2'].iloc[0]
     if recovery is not None:
-        keys = ('spearman_anatomical', 'spearman_signed_anatomical', 'auprc_functional', 'auprc_flipped',
+        keys = ('spearman_abs_anatomical', 'spearman_signed_anatomical', 'auprc_functional', 'auprc_flipped',
                 'auprc_inhibitory')
         is_anat = recovery['score'].str.startswith('anatomy')
         anat = recovery.loc[is_anat, list(keys)].apply(pd.to_numeric, errors='coerce').max()   # best anatomy score
