@@ -410,10 +410,11 @@ def run_command(profile: str, only=None, overrides=None, flags=()) -> str:
 
 # %% ../nbs/30_pipeline.ipynb #c058
 def _run_env(record: dict, out_dir: Path) -> dict:
-    "Environment for the stage kernels: outputs into the run's folder, the run's settings for `write_results`."
+    "Environment for the stage kernels: outputs and wandb runs into the run's folder, its settings for `write_results`."
     keys = ('profile', 'only', 'overrides', 'command', 'run_dir')
     return {'BIO_GNN_OUTPUT_DIR': str(out_dir), 'BIO_GNN_RUN': json.dumps({k: record[k] for k in keys}, default=str),
-            'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '3')}
+            'TF_CPP_MIN_LOG_LEVEL': os.environ.get('TF_CPP_MIN_LOG_LEVEL', '3'),
+            'WANDB_DIR': os.environ.get('WANDB_DIR') or str(out_dir)}   # learning curves beside the results
 
 # %% ../nbs/30_pipeline.ipynb #c061
 def run_pipeline(profile: str = 'quick', only: list[str]|None = None, overrides: list[str]|None = None,
