@@ -4,7 +4,7 @@
 
 # %% ../nbs/01c_worm_activity.ipynb #c003
 from __future__ import annotations
-import csv, hashlib, json, re
+import csv, hashlib, json, numbers, re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -253,9 +253,18 @@ def read_activity(paths: Sequence[str|Path]|str|Path, # recording files (one wor
                             connectome=conn.name, worms_info=info)
 
 # %% ../nbs/01c_worm_activity.ipynb #c030
+def _cache_key_value(v):
+    "`v` with every number as a float (integers only where a float holds them exactly) and tuples as lists."
+    if v is None or isinstance(v, (bool, str)): return v
+    if isinstance(v, numbers.Integral): return float(v) if abs(int(v)) <= 2**53 else int(v)
+    if isinstance(v, numbers.Real): return float(v)
+    if isinstance(v, dict): return {str(k): _cache_key_value(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)): return [_cache_key_value(x) for x in v]
+    return v
+
 def activity_cache_path(prefix: str, # what is cached ('sim', 'windows', ...)
                         **params, # everything the cached file depends on (JSON-serialisable, or str()-able)
                        ) -> Path:
-    "Cache path (no suffix) under get_paths().cache/'connectome' keyed by a hash of `params`."
-    h = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    return get_paths().cache/'connectome'/f'{prefix}_{h}'
+    "Cache path (no suffix) under get_paths().cache/'connectome' keyed by a hash of `params` (numbers as floats)."
+    key = json.dumps(_cache_key_value(params), sort_keys=True, default=str)
+    return get_paths().cache/'connectome'/f'{prefix}_{hashlib.sha1(key.encode()).hexdigest()[:16]}'
