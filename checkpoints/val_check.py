@@ -10,6 +10,7 @@ history.csv. One thread, a few minutes, about 3 GB.
     python checkpoints/val_check.py                          # gat_lstm, seed 0, checkpoints/connectome-design20
     python checkpoints/val_check.py --models gat_lstm,lstm   # several fits of the same seed
     python checkpoints/val_check.py --json out.json          # the table as JSON too (atomic write)
+    python checkpoints/val_check.py --ablations --models gat_lstm,shuffled   # the reduced-size ablations' fits
 
 Only seed 0 is supported as-is: later seeds' splits may be redrawn by the chapter (`distinct_worm_splits`), and a
 look at them should take the split from the chapter's run folder.
@@ -27,16 +28,24 @@ RUN = dict(connectome='cook2019_herm', n_worms=20, duration_s=(300.0, 600.0), ra
            recorded_fraction=(0.4, 0.7), window=50, stride=10, warmup_s=10.0, var_lags=3,
            hidden_dims=(64, 128, 256), heads=(4, 4, 2), lstm_hidden=256, lstm_layers=2, lstm_dropout=0.2,
            head_hidden=128, edge_dropout=0.1, batch_size=16, lr=1e-3, weight_decay=1e-4, epochs=100, patience=10)
+# resume.sh ablations: the same run at a quarter of the designed widths, checkpointed in connectome-ablations20/
+ABLATIONS = dict(hidden_dims=(16, 32, 64), lstm_hidden=64, head_hidden=32)
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
-    ap.add_argument('--ckdir', default='checkpoints/connectome-design20', help='the run\'s checkpoint_dir')
+    ap.add_argument('--ckdir', default=None, help="the run's checkpoint_dir (default: the design-size run's, or "
+                    "with --ablations the ablations run's)")
+    ap.add_argument('--ablations', action='store_true', help="the reduced-size ablations run's widths")
     ap.add_argument('--models', default='gat_lstm', help='comma-separated fits of the seed (model names)')
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--json', default=None, help='also write the table here (JSON)')
     a = ap.parse_args(argv)
     if a.seed != 0: ap.error("only seed 0's split is split_worms' own (see the docstring)")
+    a.ckdir = a.ckdir or ('checkpoints/connectome-ablations20' if a.ablations else 'checkpoints/connectome-design20')
+    missing = [str(ROOT / a.ckdir / f'{m}_seed{a.seed}' / 'best.pt') for m in a.models.split(',')]
+    missing = [m for m in missing if not Path(m).is_file()]
+    if missing: ap.error(f"no best weights yet at {', '.join(missing)} (a fit writes best.pt after its first epoch)")
     import numpy as np, pandas as pd, torch
     torch.set_num_threads(1)
     from bio_gnn.core import atomic_write
@@ -48,7 +57,7 @@ def main(argv=None):
     from bio_gnn.models.connectome import window_loader
     from bio_gnn.models.connectome_training import ConnectomeVAR, SequenceTask, make_causal_windows, restride
     from bio_gnn.train import Trainer, TrainConfig, load_checkpoint
-    r, t0 = RUN, time.perf_counter()
+    r, t0 = {**RUN, **(ABLATIONS if a.ablations else {})}, time.perf_counter()
     graph = connectome_graph(load_connectome(r['connectome']))
     sim = simulate_activity(graph, n_worms=r['n_worms'], duration_s=r['duration_s'], rate_hz=r['rate_hz'],
                             recorded_fraction=r['recorded_fraction'], seed=0)   # the chapter's `seed` (not the split's)
@@ -84,7 +93,7 @@ def main(argv=None):
           f"{time.perf_counter() - t0:.0f} s\n{table.round(5).to_string()}")
     if a.json:
         out = {'what': 'validation next-step scores mid-run (checkpoints/val_check.py)', 'seed': a.seed,
-               'val_worms': sp['val'], 'n_windows': len(vaw), 'run': RUN, 'ckdir': a.ckdir,
+               'val_worms': sp['val'], 'n_windows': len(vaw), 'run': r, 'ckdir': a.ckdir,
                'consistency': checked, 'rows': table.reset_index().to_dict('records')}
         with atomic_write(Path(a.json)) as f: json.dump(out, f, indent=1, default=float)
     return table
