@@ -82,11 +82,13 @@ def main(argv=None):
             window_loader(restride(vaw, cfg.window), cfg.batch_size))['loss']
         print(f"{name}: validation loss of epoch {epochs[name]} {again:.6f} (history: {logged:.6f})")
         if not np.isclose(again, logged, rtol=1e-4):
-            raise SystemExit(f"{name}: the validation loss recomputed here ({again:.6f}) is not the run's ({logged:.6f}) "
-                             f"at epoch {epochs[name]}: RUN above differs from the long run's parameters; fix RUN.")
+            raise SystemExit(f"{name}: the validation loss recomputed here ({again:.6f}) is not the run's "
+                             f"({logged:.6f}) at epoch {epochs[name]}: RUN above differs from the long run's "
+                             "parameters; fix RUN.")
         checked[name] = {'val_loss_recomputed': again, 'val_loss_history': logged}
-    rows = [{'model': n, 'best_epoch': epochs.get(n), **{k: v for k, v in prediction_metrics(p, vaw)['aggregate'].items()
-                                                          if k in ('mse', 'r2', 'skill_vs_persistence', 'n')}}
+    keep = ('mse', 'r2', 'skill_vs_persistence', 'n')
+    rows = [{'model': n, 'best_epoch': epochs.get(n),
+             **{k: v for k, v in prediction_metrics(p, vaw)['aggregate'].items() if k in keep}}
             for n, p in preds.items()]
     table = pd.DataFrame(rows).set_index('model')
     print(f"validation worms {sp['val']} of seed {a.seed} ({len(vaw)} windows, stride {cfg.stride}); "
