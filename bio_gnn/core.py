@@ -261,7 +261,7 @@ def init_tracking(project: str = 'bio_gnn', name: str|None = None, config: dict|
     "Start a wandb run (offline by default; see `tracking_mode`). Returns the run; call `.finish()` at the end."
     import wandb
     if is_dataclass(config): config = asdict(config)
-    d = Path(dir or os.environ.get('WANDB_DIR') or repo_root())
+    d = Path(dir or os.environ.get('WANDB_DIR') or get_paths().output)
     d.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault('WANDB_SILENT', 'true')
     return wandb.init(project=project, name=name, config=config or {}, mode=tracking_mode(mode), dir=str(d),
