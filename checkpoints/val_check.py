@@ -5,7 +5,7 @@ only (the test worms are never touched: they are scored once, by the chapter, wh
 It rebuilds what chapter 12b builds for the long run (`bash checkpoints/resume.sh connectome`): the same simulated
 worms, causal windows, split of the seed's worms and model sizes, so the numbers are the chapter's validation
 next-step scores (one target per window, windows every `stride` steps), not the per-step training loss of
-history.csv. One thread, a few minutes, about 3 GB.
+history.csv. One thread; 475-585 s here beside the two long jobs (its memory was not measured).
 
     python checkpoints/val_check.py                          # gat_lstm, seed 0, checkpoints/connectome-design20
     python checkpoints/val_check.py --models gat_lstm,lstm   # several fits of the same seed
